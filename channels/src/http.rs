@@ -1,0 +1,374 @@
+//! The one way channels talk HTTP: every request time-limited, every body size-capped, every
+//! status classified and every success gated on its content type before a parser sees it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+
+use crate::error::{ProbeError, humanize};
+
+/// The limits every request of a channel runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The whole request, from connect to the last body byte.
+    pub timeout: Duration,
+    /// The largest body we read; a larger one is drift, not data.
+    pub max_body: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(10),
+            max_body: 1024 * 1024,
+        }
+    }
+}
+
+/// What kind of document a caller expects; anything else is drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// `application/json` or `application/*+json`.
+    Json,
+    /// RSS, Atom or plain XML.
+    Xml,
+}
+
+impl Expect {
+    fn name(self) -> &'static str {
+        match self {
+            Expect::Json => "JSON",
+            Expect::Xml => "XML",
+        }
+    }
+
+    fn accepts(self, media_type: &str) -> bool {
+        match self {
+            Expect::Json => media_type == "application/json" || media_type.ends_with("+json"),
+            Expect::Xml => {
+                matches!(media_type, "application/xml" | "text/xml") || media_type.ends_with("+xml")
+            }
+        }
+    }
+
+    fn accept_header(self) -> &'static str {
+        match self {
+            Expect::Json => "application/json",
+            Expect::Xml => "application/rss+xml, application/xml;q=0.9, text/xml;q=0.8",
+        }
+    }
+}
+
+/// A success response that passed the gate.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// The body, at most [`Limits::max_body`] bytes, never empty.
+    pub body: Vec<u8>,
+    /// The URL that finally answered, after redirects.
+    pub final_url: String,
+}
+
+/// An HTTP client with a channel's limits.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    limits: Limits,
+}
+
+impl Fetcher {
+    /// Wraps a shared client (one connection pool for all channels) with one channel's limits.
+    pub fn new(client: reqwest::Client, limits: Limits) -> Self {
+        Fetcher { client, limits }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// GETs `url` and returns its body if, and only if, it is a success of the expected kind.
+    /// `what` names the request in messages (e.g. `GET /api/feed/mac`).
+    pub async fn get(&self, url: &str, what: &str, expect: Expect) -> Result<Fetched, ProbeError> {
+        let limit = self.limits.timeout;
+        match tokio::time::timeout(limit, self.get_unbounded(url, what, expect)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(ProbeError::Timeout {
+                what: what.to_string(),
+                after: limit,
+            }),
+        }
+    }
+
+    async fn get_unbounded(
+        &self,
+        url: &str,
+        what: &str,
+        expect: Expect,
+    ) -> Result<Fetched, ProbeError> {
+        let response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, expect.accept_header())
+            .timeout(self.limits.timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, what, self.limits.timeout))?;
+        let status = response.status().as_u16();
+        let final_url = response.url().to_string();
+        if let Some(error) = classify_status(status, response.headers(), what, Utc::now()) {
+            return Err(error);
+        }
+        let media_type = media_type(response.headers());
+        let mut response = response;
+        if let Some(len) = response.content_length()
+            && len > self.limits.max_body as u64
+        {
+            return Err(oversized(what, self.limits.max_body));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| transport_error(&e, what, self.limits.timeout))?
+        {
+            if body.len() + chunk.len() > self.limits.max_body {
+                return Err(oversized(what, self.limits.max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        gate(what, expect, media_type.as_deref(), &body)?;
+        Ok(Fetched { body, final_url })
+    }
+}
+
+fn oversized(what: &str, cap: usize) -> ProbeError {
+    ProbeError::drift(
+        what,
+        format!("response larger than the {cap}-byte cap (max_body); refusing to parse it"),
+    )
+}
+
+/// The media type of a response, lowercased, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next()?.trim().to_ascii_lowercase();
+    (!media.is_empty()).then_some(media)
+}
+
+/// The content-type gate: a success answer reaches a parser only if it says it is the expected
+/// kind of document, is not empty, and does not look like an HTML page in disguise.
+pub fn gate(
+    what: &str,
+    expect: Expect,
+    media_type: Option<&str>,
+    body: &[u8],
+) -> Result<(), ProbeError> {
+    let Some(media_type) = media_type else {
+        return Err(ProbeError::drift(
+            what,
+            format!("answer has no Content-Type; expected {}", expect.name()),
+        ));
+    };
+    if !expect.accepts(media_type) {
+        let why = if media_type == "text/html" {
+            " (an HTML page: an app shell, an error page or a sign-in page)"
+        } else {
+            ""
+        };
+        return Err(ProbeError::drift(
+            what,
+            format!("expected {}, got {media_type}{why}", expect.name()),
+        ));
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    let head = text.trim_start_matches('\u{feff}').trim_start();
+    if head.is_empty() {
+        return Err(ProbeError::drift(what, "empty body"));
+    }
+    let lower = head.to_ascii_lowercase();
+    if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
+        return Err(ProbeError::drift(
+            what,
+            format!("labelled {media_type} but the body is an HTML page"),
+        ));
+    }
+    Ok(())
+}
+
+/// Classifies a non-success status; `None` for a success.
+pub fn classify_status(
+    status: u16,
+    headers: &HeaderMap,
+    what: &str,
+    now: DateTime<Utc>,
+) -> Option<ProbeError> {
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now));
+    match status {
+        200..=299 => None,
+        429 => Some(ProbeError::Throttled {
+            message: match retry_after {
+                Some(wait) => format!("{what}: HTTP 429, asked to wait {}", humanize(wait)),
+                None => format!("{what}: HTTP 429 (no Retry-After)"),
+            },
+            retry_after,
+        }),
+        401 | 403 => Some(ProbeError::Auth {
+            message: format!("{what}: HTTP {status}: the endpoint refused us or asked for sign-in"),
+        }),
+        _ => Some(ProbeError::Http {
+            what: what.to_string(),
+            status,
+            hint: status_hint(status).map(str::to_string),
+            retry_after,
+        }),
+    }
+}
+
+fn status_hint(status: u16) -> Option<&'static str> {
+    match status {
+        300..=399 => Some("a redirect that was not followed"),
+        400 => Some("the endpoint rejected the request; its path or parameters may have changed"),
+        404 | 410 => Some("the endpoint is gone or moved"),
+        500..=599 => Some("server error upstream"),
+        _ => None,
+    }
+}
+
+/// Parses `Retry-After`: seconds (fractions occur, e.g. Graph's `1.5`) or an HTTP date. Values
+/// that are negative, absurd (over a day) or unparseable are ignored rather than obeyed.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    const MAX: f64 = 86_400.0;
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && (0.0..=MAX).contains(&secs))
+            .then(|| Duration::from_secs_f64(secs));
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .ok()?
+        .with_timezone(&Utc);
+    let wait = (at - now).to_std().unwrap_or(Duration::ZERO);
+    (wait.as_secs_f64() <= MAX).then_some(wait)
+}
+
+fn transport_error(error: &reqwest::Error, what: &str, limit: Duration) -> ProbeError {
+    if error.is_timeout() {
+        return ProbeError::Timeout {
+            what: what.to_string(),
+            after: limit,
+        };
+    }
+    let cause = root_cause(error);
+    let host = error
+        .url()
+        .and_then(|u| u.host_str())
+        .unwrap_or("the host")
+        .to_string();
+    let lower = cause.to_ascii_lowercase();
+    let message = if error.is_redirect() {
+        format!("{what}: too many redirects ({cause})")
+    } else if lower.contains("lookup address") || lower.contains("dns") {
+        format!("{what}: cannot resolve {host} (no network or DNS, or a wrong host name): {cause}")
+    } else if lower.contains("connection refused") {
+        format!("{what}: {host} refused the connection (nothing listens there?)")
+    } else if lower.contains("certificate") || lower.contains("tls") {
+        format!("{what}: TLS with {host} failed: {cause}")
+    } else if error.is_connect() {
+        format!("{what}: cannot connect to {host}: {cause}")
+    } else if error.is_body() || error.is_decode() {
+        format!("{what}: the answer broke off: {cause}")
+    } else {
+        format!("{what}: {cause}")
+    };
+    ProbeError::Network { message }
+}
+
+/// The innermost error message, which is the one that says what actually happened
+/// ("Connection refused", "failed to lookup address").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    let mut text = current.to_string();
+    if text.len() > 300 {
+        text.truncate(text.floor_char_boundary(300));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .map(|d| d.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn retry_after_accepts_fractions_and_dates_and_ignores_nonsense() {
+        assert_eq!(
+            parse_retry_after("1.5", now()),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_retry_after(" 30 ", now()),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 25 Nov 2026 12:01:00 GMT", now()),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_retry_after("-3", now()), None);
+        assert_eq!(parse_retry_after("NaN", now()), None);
+        assert_eq!(parse_retry_after("9999999", now()), None);
+        assert_eq!(parse_retry_after("soon", now()), None);
+    }
+
+    #[test]
+    fn statuses_are_classified() {
+        let mut headers = HeaderMap::new();
+        assert!(classify_status(204, &headers, "GET /", now()).is_none());
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        let throttled = classify_status(429, &headers, "GET /", now());
+        assert_eq!(
+            throttled.as_ref().and_then(ProbeError::retry_after),
+            Some(Duration::from_secs(2))
+        );
+        let class = |s| classify_status(s, &HeaderMap::new(), "GET /", now()).map(|e| e.class());
+        assert_eq!(class(401), Some(crate::ErrorClass::Auth));
+        assert_eq!(class(403), Some(crate::ErrorClass::Auth));
+        assert_eq!(class(503), Some(crate::ErrorClass::Http));
+        assert_eq!(class(302), Some(crate::ErrorClass::Http));
+    }
+
+    #[test]
+    fn the_gate_refuses_html_empty_and_unlabelled_answers() {
+        let class = |t: Option<&str>, body: &str| {
+            gate("GET /", Expect::Json, t, body.as_bytes()).map_err(|e| e.class())
+        };
+        assert!(class(Some("application/json"), "{}").is_ok());
+        assert!(class(Some("application/problem+json"), "{}").is_ok());
+        assert_eq!(
+            class(Some("text/html"), "<div/>"),
+            Err(crate::ErrorClass::Drift)
+        );
+        assert_eq!(class(None, "{}"), Err(crate::ErrorClass::Drift));
+        assert_eq!(
+            class(Some("application/json"), " \n"),
+            Err(crate::ErrorClass::Drift)
+        );
+        assert_eq!(
+            class(Some("application/json"), "<!DOCTYPE html><html></html>"),
+            Err(crate::ErrorClass::Drift)
+        );
+        assert!(gate("GET /", Expect::Xml, Some("application/rss+xml"), b"<rss/>").is_ok());
+        assert!(gate("GET /", Expect::Xml, Some("application/json"), b"{}").is_err());
+    }
+}

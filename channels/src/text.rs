@@ -1,0 +1,93 @@
+//! Vendor HTML to plain text. Upstream messages are HTML we did not write: we keep their words for
+//! display and never their markup, links or scripts.
+
+use ego_tree::iter::Edge;
+use scraper::{Html, Node};
+
+/// The longest text we keep from one upstream message.
+pub const MAX_TEXT: usize = 4000;
+
+/// The visible text of an HTML fragment, whitespace collapsed, at most [`MAX_TEXT`] bytes.
+/// Script and style contents are dropped.
+pub fn html_to_text(html: &str) -> String {
+    let fragment = Html::parse_fragment(html);
+    let mut raw = String::new();
+    let mut hidden_depth = 0usize;
+    for edge in fragment.root_element().traverse() {
+        match edge {
+            Edge::Open(node) => match node.value() {
+                Node::Element(e) if is_hidden(e.name()) => hidden_depth += 1,
+                Node::Element(e) if e.name() == "br" => raw.push(' '),
+                Node::Text(t) if hidden_depth == 0 => raw.push_str(&t.text),
+                _ => {}
+            },
+            Edge::Close(node) => {
+                if let Node::Element(e) = node.value() {
+                    if is_hidden(e.name()) {
+                        hidden_depth = hidden_depth.saturating_sub(1);
+                    } else if is_block(e.name()) {
+                        raw.push(' ');
+                    }
+                }
+            }
+        }
+    }
+    let mut out = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.len() > MAX_TEXT {
+        out.truncate(out.floor_char_boundary(MAX_TEXT));
+        out.push('…');
+    }
+    out
+}
+
+fn is_hidden(name: &str) -> bool {
+    matches!(name, "script" | "style" | "template" | "noscript")
+}
+
+fn is_block(name: &str) -> bool {
+    matches!(
+        name,
+        "p" | "div"
+            | "li"
+            | "ul"
+            | "ol"
+            | "tr"
+            | "td"
+            | "th"
+            | "table"
+            | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "section"
+            | "article"
+            | "blockquote"
+            | "pre"
+            | "hr"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_words_drops_markup_and_scripts() {
+        let html = "<div>Users may be unable&nbsp;to <a href=\"https://x\">sign in</a>.</div>\
+                    <script>alert(1)</script><p>More info</p>";
+        assert_eq!(
+            html_to_text(html),
+            "Users may be unable to sign in. More info"
+        );
+    }
+
+    #[test]
+    fn caps_length_on_a_char_boundary() {
+        let long = "é".repeat(MAX_TEXT);
+        let text = html_to_text(&long);
+        assert!(text.len() <= MAX_TEXT + '…'.len_utf8());
+        assert!(text.ends_with('…'));
+    }
+}

@@ -1,0 +1,497 @@
+//! The command line (design §5): `run`, `check-config`, `probe`, `status`, `simulate`, `demo`.
+//! This is the binary's edge, so errors here are `anyhow` and every command returns its exit code.
+
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{SecondsFormat, Utc};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use statusmon_channels::{Health, Observation, ProbeError};
+use tokio::sync::mpsc;
+
+use crate::config::{self, Config, ConfigErrors};
+use crate::engine::{self, Engine, ProbeReport};
+use crate::simulator::{self, Scenario};
+use crate::status::{self, StatusDocument};
+
+/// Exit codes of `status` (Nagios plugin convention).
+pub mod exit {
+    /// Every target operational.
+    pub const OK: u8 = 0;
+    /// Advisory or maintenance somewhere; or, for other commands, a failure.
+    pub const WARNING: u8 = 1;
+    /// An incident somewhere.
+    pub const CRITICAL: u8 = 2;
+    /// Unknown or blind somewhere, or the check itself could not run.
+    pub const UNKNOWN: u8 = 3;
+}
+
+/// statusmon keeps Microsoft 365 status visible when the channel you rely on is itself down.
+#[derive(Debug, Parser)]
+#[command(name = "statusmon", version, about, long_about = None)]
+pub struct Cli {
+    /// The config file.
+    #[arg(
+        long,
+        global = true,
+        env = "STATUSMON_CONFIG",
+        default_value = "config.toml",
+        value_name = "PATH"
+    )]
+    pub config: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe every channel on its schedule and print each change of the resolved picture.
+    Run,
+    /// Validate the config; on error, name the file, the key and the problem, and exit 1.
+    CheckConfig,
+    /// Probe one channel once and print the observation or the classified error.
+    Probe {
+        /// The channel id, as in the config.
+        channel: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Probe every channel once, resolve, print. Exit 0 operational, 1 advisory or
+    /// maintenance, 2 incident, 3 unknown or blind (Nagios).
+    Status {
+        /// Print the status document as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve simulated upstreams on loopback, for tests, fire drills and benchmarks.
+    Simulate {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8900", value_name = "ADDR")]
+        listen: SocketAddr,
+        /// Scenario to start with; switch later with `PUT /_sim/scenario/NAME`.
+        #[arg(long, default_value = "healthy", value_name = "NAME", value_parser = parse_scenario,
+              long_help = scenario_help())]
+        scenario: Scenario,
+    },
+    /// Run a scripted outage against the built-in simulator and show each change as it happens
+    /// (no credentials or internet needed; about 40 seconds).
+    Demo,
+}
+
+fn parse_scenario(name: &str) -> Result<Scenario, String> {
+    name.parse::<Scenario>().map_err(|e| e.to_string())
+}
+
+fn scenario_help() -> String {
+    let mut help = String::from("Scenario to start with:\n");
+    for s in Scenario::ALL {
+        help.push_str(&format!("  {s:<24} {}\n", s.description()));
+    }
+    help
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::CheckConfig => Ok(check_config(&cli.config)),
+        Command::Probe { channel, json } => probe(&cli.config, &channel, json).await,
+        Command::Status { json } => status(&cli.config, json).await,
+        Command::Run => run_daemon(&cli.config).await,
+        Command::Simulate { listen, scenario } => {
+            simulator::serve_until_ctrl_c(listen, scenario).await?;
+            Ok(exit::OK)
+        }
+        Command::Demo => demo().await,
+    }
+}
+
+fn report_config_errors(errors: &ConfigErrors) {
+    let mut stderr = std::io::stderr().lock();
+    for error in &errors.0 {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+}
+
+fn load(path: &Path) -> Option<Config> {
+    match config::load(path) {
+        Ok(config) => {
+            for warning in &config.warnings {
+                eprintln!("warning: {}: {warning}", path.display());
+            }
+            Some(config)
+        }
+        Err(errors) => {
+            report_config_errors(&errors);
+            None
+        }
+    }
+}
+
+fn check_config(path: &Path) -> u8 {
+    let Some(config) = load(path) else {
+        return exit::WARNING;
+    };
+    println!(
+        "{}: OK: {} channel(s), {} target(s)",
+        path.display(),
+        config.channels.len(),
+        config.targets.len()
+    );
+    for target in &config.targets {
+        println!(
+            "  target {} ({}): {} (primary: {})",
+            target.id,
+            target.name,
+            target.channels.join(" → "),
+            target.channels.first().map(String::as_str).unwrap_or("-")
+        );
+    }
+    exit::OK
+}
+
+async fn probe(path: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
+    let Some(config) = load(path) else {
+        return Ok(exit::WARNING);
+    };
+    let Some(channel_config) = config.channels.iter().find(|c| c.id == id) else {
+        let known: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
+        anyhow::bail!(
+            "no channel {id:?} in {} (channels: {})",
+            path.display(),
+            known.join(", ")
+        );
+    };
+    let client = engine::http_client().context("building the HTTP client")?;
+    let channel = engine::build_channel(channel_config, &client)
+        .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
+    let started = std::time::Instant::now();
+    let outcome = engine::probe_once(
+        channel.as_ref(),
+        channel_config.limits.timeout + Duration::from_millis(500),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    let code = match &outcome {
+        Ok(o) if o.faults.is_empty() => exit::OK,
+        _ => exit::WARNING,
+    };
+    if json {
+        let value = match &outcome {
+            Ok(observation) => json!({
+                "channel": id, "ok": true, "elapsed_ms": elapsed.as_millis(),
+                "observation": observation,
+            }),
+            Err(error) => json!({
+                "channel": id, "ok": false, "elapsed_ms": elapsed.as_millis(),
+                "error": {
+                    "class": error.class(), "message": error.to_string(),
+                    "transient": error.is_transient(),
+                    "retry_after_ms": error.retry_after().map(|d| d.as_millis()),
+                },
+            }),
+        };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", render_probe(id, &outcome, elapsed));
+    }
+    Ok(code)
+}
+
+fn render_probe(id: &str, outcome: &Result<Observation, ProbeError>, elapsed: Duration) -> String {
+    let took = statusmon_channels::error::humanize(elapsed);
+    match outcome {
+        Err(error) => format!(
+            "{id}: FAILED after {took}\n  class: {}{}\n  {error}\n",
+            error.class(),
+            if error.is_transient() {
+                " (transient: a retry may succeed)"
+            } else {
+                ""
+            }
+        ),
+        Ok(o) => {
+            let mut out = format!(
+                "{id}: answered in {took}; source time {}; digest {}\n",
+                o.source_time
+                    .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| "not given".into()),
+                o.digest.get(..12).unwrap_or(&o.digest)
+            );
+            for s in &o.services {
+                out.push_str(&format!(
+                    "  {:<34} {:<12} {}\n",
+                    s.name,
+                    s.health.as_str(),
+                    if s.status_text.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{:?}", s.status_text)
+                    }
+                ));
+            }
+            for i in &o.incidents {
+                out.push_str(&format!(
+                    "  incident {}: {} [{}]\n",
+                    i.id.as_deref().unwrap_or("(no id)"),
+                    i.title,
+                    i.status
+                ));
+            }
+            for f in &o.faults {
+                out.push_str(&format!(
+                    "  fault ({}): {}: {}\n",
+                    f.services.join(", "),
+                    f.error.class(),
+                    f.error
+                ));
+            }
+            out
+        }
+    }
+}
+
+async fn status(path: &Path, json: bool) -> anyhow::Result<u8> {
+    let Some(config) = load(path) else {
+        return Ok(exit::UNKNOWN);
+    };
+    let client = engine::http_client().context("building the HTTP client")?;
+    let mut engine = Engine::new(Arc::new(config), &client);
+    engine.probe_all().await;
+    let now = Utc::now();
+    let targets = engine.resolve(now);
+    let document = engine.document(targets, now);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&document)?);
+    } else {
+        print!("{}", document.render_table());
+    }
+    Ok(document.exit_code())
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
+    let Some(config) = load(path) else {
+        return Ok(exit::WARNING);
+    };
+    let client = engine::http_client().context("building the HTTP client")?;
+    let engine = Engine::new(Arc::new(config), &client);
+    println!(
+        "statusmon {}: watching {} channel(s) for {} target(s) from {}; Ctrl-C to stop",
+        env!("CARGO_PKG_VERSION"),
+        engine.channels().len(),
+        engine.config().targets.len(),
+        path.display()
+    );
+    println!(
+        "note: this version prints resolution changes here; the HTTP API on {} is not served yet",
+        engine.config().server.listen
+    );
+    watch(engine, shutdown_signal()).await;
+    Ok(exit::OK)
+}
+
+/// Prints a line with a UTC timestamp, as `run` and `demo` do.
+fn say(line: &str) {
+    println!(
+        "{}  {line}",
+        Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+}
+
+/// The schedule loop shared by `run` and `demo`: probes on schedule, resolves after every
+/// outcome and every second (so staleness shows without a probe), prints the full picture once
+/// every channel has answered once, then each change, until `stop` completes.
+pub async fn watch(mut engine: Engine, stop: impl Future<Output = ()>) -> StatusDocument {
+    let (sender, mut reports) = mpsc::channel::<ProbeReport>(64);
+    let tasks = engine::spawn_schedule(engine.channels(), sender);
+    let mut waiting: Vec<String> = engine
+        .channels()
+        .iter()
+        .filter(|c| c.channel.is_some())
+        .map(|c| c.config.id.clone())
+        .collect();
+    let mut shown: Option<StatusDocument> = None;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            report = reports.recv() => {
+                let Some(report) = report else { break };
+                waiting.retain(|id| *id != report.channel);
+                engine.record(&report.channel, report.outcome, report.at);
+            }
+            _ = tick.tick() => {}
+        }
+        if !waiting.is_empty() {
+            continue;
+        }
+        let now = Utc::now();
+        let targets = engine.resolve(now);
+        let document = engine.document(targets, now);
+        match &shown {
+            None => {
+                say("first round complete:");
+                print!("{}", indent(&document.render_table()));
+            }
+            Some(before) => {
+                for change in status::changes(before, &document) {
+                    say(&change.0);
+                }
+            }
+        }
+        shown = Some(document);
+    }
+    for task in tasks {
+        task.abort();
+    }
+    let now = Utc::now();
+    let targets = engine.resolve(now);
+    engine.document(targets, now)
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                "\n".to_string()
+            } else {
+                format!("    {l}\n")
+            }
+        })
+        .collect()
+}
+
+/// The demo's config: the real loader, pointed at the simulator, with short intervals.
+fn demo_config(base_url: &str) -> anyhow::Result<Config> {
+    let text = format!(
+        r#"
+[[channels]]
+id = "m365-public"
+kind = "m365_status_site"
+base_url = "{base_url}"
+interval = "1s"
+timeout = "800ms"
+
+[[targets]]
+id = "contoso"
+name = "Contoso Microsoft 365"
+channels = ["m365-public"]
+"#
+    );
+    config::parse(&text, Path::new("(demo)"), std::iter::empty())
+        .map_err(|e| anyhow::anyhow!("demo config: {e}"))
+}
+
+/// One step of the demo script.
+struct Step {
+    after: Duration,
+    scenario: Scenario,
+    narration: &'static str,
+}
+
+async fn demo() -> anyhow::Result<u8> {
+    let sim = simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), Scenario::Healthy)
+        .await
+        .context("starting the simulator on 127.0.0.1")?;
+    let config = demo_config(&sim.base_url())?;
+    let client = engine::http_client().context("building the HTTP client")?;
+    let engine = Engine::new(Arc::new(config), &client);
+    println!(
+        "statusmon demo: a scripted outage against the built-in simulator at {}",
+        sim.base_url()
+    );
+    println!(
+        "  target \"contoso\" watches the public status site (channel m365-public), probed every second."
+    );
+    println!(
+        "  Verdicts say where they come from and how sure we are; nothing is green without an explicit statement.\n"
+    );
+    let steps = [
+        Step {
+            after: Duration::from_secs(5),
+            scenario: Scenario::AdminDegraded,
+            narration: "Microsoft posts \"Service degradation\" for the admin center",
+        },
+        Step {
+            after: Duration::from_secs(6),
+            scenario: Scenario::Healthy,
+            narration: "Microsoft posts recovery; green needs 2 good observations in a row (recover_threshold)",
+        },
+        Step {
+            after: Duration::from_secs(6),
+            scenario: Scenario::DriftHtmlShell,
+            narration: "the site answers its API paths with the HTML app shell (200 text/html): drift, never green",
+        },
+        Step {
+            after: Duration::from_secs(5),
+            scenario: Scenario::FailingHang,
+            narration: "the site stops answering; probes time out (the channel stays failing, now with class timeout)",
+        },
+        Step {
+            after: Duration::from_secs(6),
+            scenario: Scenario::Healthy,
+            narration: "the site is back",
+        },
+    ];
+    let script = async {
+        for step in steps {
+            tokio::time::sleep(step.after).await;
+            sim.set_scenario(step.scenario);
+            say(&format!(
+                "▶ {} [simulator: {}]",
+                step.narration, step.scenario
+            ));
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    let stop = async {
+        tokio::select! {
+            () = script => {},
+            () = shutdown_signal() => {},
+        }
+    };
+    let last = watch(engine, stop).await;
+    sim.shutdown().await;
+    println!("\nfinal picture:");
+    print!("{}", indent(&last.render_table()));
+    let admin = last
+        .targets
+        .first()
+        .map(|t| t.admin_plane.verdict)
+        .unwrap_or(Health::Unknown);
+    println!(
+        "demo over (admin center now {admin}). Try: statusmon simulate --scenario admin-degraded, then point config.toml at it."
+    );
+    Ok(exit::OK)
+}

@@ -1,0 +1,707 @@
+//! Configuration: `config.toml`, overridden by `STATUSMON_*` environment variables, validated
+//! into typed settings. Every error names where the value came from (the file or the variable),
+//! the key and what is wrong, because the person reading it is fixing a monitor, often in a hurry.
+//!
+//! Environment overrides:
+//! - `STATUSMON_<SECTION>__<KEY>` for top-level tables, e.g. `STATUSMON_SERVER__LISTEN`;
+//! - `STATUSMON_CHANNEL__<ID>__<KEY>` for one channel, where `<ID>` is the channel id in capitals
+//!   with every other character as `_` (`m365-public` → `M365_PUBLIC`), e.g.
+//!   `STATUSMON_CHANNEL__M365_PUBLIC__BASE_URL`. Secrets are set the same way, or with a
+//!   `<key>_file` path in the file.
+//!
+//! Values are read as TOML when they parse as TOML (`false`, `30`, `["a"]`), else as strings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use statusmon_channels::ChannelKind;
+use statusmon_channels::http::Limits;
+use statusmon_channels::status_site::{PostLeaf, StatusSiteConfig};
+
+use crate::resolver::{Policy, TargetSpec};
+
+/// The prefix of every environment override.
+pub const ENV_PREFIX: &str = "STATUSMON_";
+/// Variables with the prefix that are not config overrides.
+const ENV_RESERVED: &[&str] = &["STATUSMON_CONFIG", "STATUSMON_LOG"];
+
+/// The default public-site address.
+pub const DEFAULT_STATUS_SITE: &str = "https://status.cloud.microsoft";
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub source: PathBuf,
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[resolver]`.
+    pub policy: Policy,
+    /// `[[channels]]`, in file order.
+    pub channels: Vec<ChannelConfig>,
+    /// `[[targets]]`, in file order.
+    pub targets: Vec<TargetSpec>,
+    /// Things worth saying that do not stop the config from working.
+    pub warnings: Vec<String>,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The embedded database file.
+    pub path: PathBuf,
+}
+
+/// One `[[channels]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelConfig {
+    /// Unique id.
+    pub id: String,
+    /// `false` makes the channel `disabled`.
+    pub enabled: bool,
+    /// Time between probes.
+    pub interval: Duration,
+    /// How old the last good answer may be and still count; 3 × interval by default.
+    pub max_age: Duration,
+    /// Request time and body-size limits.
+    pub limits: Limits,
+    /// The kind and its settings.
+    pub kind: ChannelSettings,
+}
+
+/// Kind-specific settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelSettings {
+    /// `kind = "m365_status_site"`.
+    M365StatusSite(StatusSiteConfig),
+}
+
+impl ChannelSettings {
+    /// The kind.
+    pub fn kind(&self) -> ChannelKind {
+        match self {
+            ChannelSettings::M365StatusSite(_) => ChannelKind::M365StatusSite,
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The channel kind.
+    pub fn kind(&self) -> ChannelKind {
+        self.kind.kind()
+    }
+}
+
+/// Where a bad value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The config file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+/// One problem with the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where the value came from.
+    pub origin: Origin,
+    /// The key, e.g. `channels[0] (m365-public).interval`; `None` for whole-file problems.
+    pub key: Option<String>,
+    /// What is wrong and, where we can tell, what to do.
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File(path) => write!(f, "{}", path.display())?,
+            Origin::Env(var) => write!(f, "environment variable {var}")?,
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.problem)
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    resolver: RawResolver,
+    #[serde(default)]
+    channels: Vec<toml::Table>,
+    #[serde(default)]
+    targets: Vec<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResolver {
+    fail_threshold: Option<u32>,
+    recover_threshold: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    id: String,
+    name: Option<String>,
+    channels: Vec<String>,
+}
+
+/// Keys every channel kind takes.
+const COMMON_KEYS: &[&str] = &[
+    "id", "kind", "enabled", "interval", "max_age", "timeout", "max_body",
+];
+
+#[derive(Debug, Deserialize)]
+struct RawCommon {
+    id: String,
+    kind: String,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default, with = "humantime_serde")]
+    interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    max_age: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    timeout: Option<Duration>,
+    max_body: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `kind = "m365_status_site"` keys.
+const STATUS_SITE_KEYS: &[&str] = &["base_url", "posts", "max_source_age"];
+
+#[derive(Debug, Deserialize)]
+struct RawStatusSite {
+    base_url: Option<String>,
+    posts: Option<Vec<String>>,
+    #[serde(default, with = "humantime_serde")]
+    max_source_age: Option<Duration>,
+}
+
+/// Reads, overrides and validates a config file, with overrides from the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let problem = if e.kind() == std::io::ErrorKind::NotFound {
+            "file not found (pass --config PATH or set STATUSMON_CONFIG)".to_string()
+        } else {
+            format!("cannot read: {e}")
+        };
+        ConfigErrors(vec![ConfigError {
+            origin: Origin::File(path.to_path_buf()),
+            key: None,
+            problem,
+        }])
+    })?;
+    parse(&text, path, std::env::vars())
+}
+
+/// Parses config text with the given environment. Pure apart from reading `*_file` secrets.
+pub fn parse(
+    text: &str,
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigErrors> {
+    let file = Origin::File(path.to_path_buf());
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            origin: file.clone(),
+            key: None,
+            problem: format!("not valid TOML: {}", e.to_string().trim()),
+        }])
+    })?;
+    let overridden = apply_env(&mut table, env)?;
+    let origin_of = |key: &str| {
+        overridden
+            .iter()
+            .find(|(k, _)| key == k.as_str() || key.starts_with(&format!("{k}.")))
+            .map(|(_, var)| Origin::Env(var.clone()))
+            .unwrap_or_else(|| file.clone())
+    };
+
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigErrors(vec![ConfigError {
+                origin: origin_of(&key),
+                key: Some(key),
+                problem: e.into_inner().message().to_string(),
+            }])
+        })?;
+
+    let mut errors = Vec::new();
+    let mut error = |key: String, problem: String| {
+        errors.push(ConfigError {
+            origin: origin_of(&key),
+            key: Some(key),
+            problem,
+        });
+    };
+
+    let listen = raw
+        .server
+        .listen
+        .as_deref()
+        .unwrap_or("127.0.0.1:8080")
+        .parse::<SocketAddr>()
+        .unwrap_or_else(|e| {
+            error(
+                "server.listen".into(),
+                format!("{e}: expected an address and port such as 127.0.0.1:8080"),
+            );
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+    let policy = Policy {
+        fail_threshold: raw.resolver.fail_threshold.unwrap_or(1),
+        recover_threshold: raw.resolver.recover_threshold.unwrap_or(2),
+    };
+    for (key, value) in [
+        ("resolver.fail_threshold", policy.fail_threshold),
+        ("resolver.recover_threshold", policy.recover_threshold),
+    ] {
+        if value == 0 {
+            error(key.into(), "must be at least 1".into());
+        }
+    }
+
+    let mut channels = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (index, table) in raw.channels.into_iter().enumerate() {
+        match channel(index, table) {
+            Ok(channel) => {
+                if !seen.insert(channel.id.clone()) {
+                    error(
+                        format!("channels[{index}].id"),
+                        format!("duplicate channel id {:?}; ids must be unique", channel.id),
+                    );
+                }
+                channels.push(channel);
+            }
+            Err((key, problem)) => error(key, problem),
+        }
+    }
+
+    let mut targets = Vec::new();
+    let mut target_ids = BTreeSet::new();
+    for (index, raw_target) in raw.targets.into_iter().enumerate() {
+        let at = format!("targets[{index}]");
+        if let Err(problem) = check_id(&raw_target.id) {
+            error(format!("{at}.id"), problem);
+        }
+        if !target_ids.insert(raw_target.id.clone()) {
+            error(
+                format!("{at}.id"),
+                format!(
+                    "duplicate target id {:?}; ids must be unique",
+                    raw_target.id
+                ),
+            );
+        }
+        if raw_target.channels.is_empty() {
+            error(
+                format!("{at}.channels"),
+                "empty: list the target's channels, primary first".into(),
+            );
+        }
+        let mut listed = BTreeSet::new();
+        for (i, channel_id) in raw_target.channels.iter().enumerate() {
+            if !seen.contains(channel_id) {
+                let known: Vec<&str> = channels.iter().map(|c| c.id.as_str()).collect();
+                error(
+                    format!("{at}.channels[{i}]"),
+                    format!(
+                        "channel {channel_id:?} is not declared in [[channels]] (declared: {})",
+                        if known.is_empty() {
+                            "none".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+            }
+            if !listed.insert(channel_id) {
+                error(
+                    format!("{at}.channels[{i}]"),
+                    format!("channel {channel_id:?} is listed twice"),
+                );
+            }
+        }
+        targets.push(TargetSpec {
+            name: raw_target.name.unwrap_or_else(|| raw_target.id.clone()),
+            id: raw_target.id,
+            channels: raw_target.channels,
+        });
+    }
+    if targets.is_empty() {
+        error(
+            "targets".into(),
+            "no [[targets]]: add one listing its channels, primary first".into(),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+
+    let used: BTreeSet<&String> = targets.iter().flat_map(|t| &t.channels).collect();
+    let warnings = channels
+        .iter()
+        .filter(|c| !used.contains(&c.id))
+        .map(|c| {
+            format!(
+                "channel {:?} is not used by any target; it will not be probed",
+                c.id
+            )
+        })
+        .collect();
+    Ok(Config {
+        source: path.to_path_buf(),
+        server: ServerConfig { listen },
+        store: StoreConfig {
+            path: raw
+                .store
+                .path
+                .unwrap_or_else(|| PathBuf::from("statusmon.db")),
+        },
+        policy,
+        channels,
+        targets,
+        warnings,
+    })
+}
+
+/// Validates one `[[channels]]` table; the error is (key, problem).
+fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (String, String)> {
+    let id_hint = table
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(|id| format!("channels[{index}] ({id})"))
+        .unwrap_or_else(|| format!("channels[{index}]"));
+    let at = |key: &str| format!("channels[{index}].{key}");
+
+    let mut rest = toml::Table::new();
+    for key in table.keys().cloned().collect::<Vec<_>>() {
+        if !COMMON_KEYS.contains(&key.as_str())
+            && let Some(value) = table.remove(&key)
+        {
+            rest.insert(key, value);
+        }
+    }
+    let common: RawCommon =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." {
+                id_hint.clone()
+            } else {
+                at(&key)
+            };
+            (key, e.into_inner().message().to_string())
+        })?;
+    check_id(&common.id).map_err(|p| (at("id"), p))?;
+
+    let kind = ChannelKind::all()
+        .iter()
+        .copied()
+        .find(|k| k.as_str() == common.kind)
+        .ok_or_else(|| {
+            let known: Vec<&str> = ChannelKind::all().iter().map(|k| k.as_str()).collect();
+            (
+                at("kind"),
+                format!(
+                    "unknown channel kind {:?}; this build supports: {}",
+                    common.kind,
+                    known.join(", ")
+                ),
+            )
+        })?;
+    let kind_keys = match kind {
+        ChannelKind::M365StatusSite => STATUS_SITE_KEYS,
+    };
+    if let Some(key) = rest.keys().find(|k| !kind_keys.contains(&k.as_str())) {
+        let mut known: Vec<&str> = COMMON_KEYS.to_vec();
+        known.extend(kind_keys);
+        return Err((
+            at(key),
+            format!(
+                "unknown key for a channel of kind {kind}; known keys: {}",
+                known.join(", ")
+            ),
+        ));
+    }
+
+    let interval = common.interval.unwrap_or(match kind {
+        ChannelKind::M365StatusSite => Duration::from_secs(120),
+    });
+    if interval < Duration::from_millis(100) {
+        return Err((at("interval"), "must be at least 100ms".into()));
+    }
+    let max_age = common.max_age.unwrap_or(interval * 3);
+    if max_age < interval {
+        return Err((
+            at("max_age"),
+            format!(
+                "{} is shorter than interval {}: the channel would go stale between probes",
+                humantime::format_duration(max_age),
+                humantime::format_duration(interval)
+            ),
+        ));
+    }
+    let default_limits = Limits::default();
+    let timeout = common
+        .timeout
+        .unwrap_or(default_limits.timeout.min(interval));
+    if timeout.is_zero() || timeout > interval {
+        return Err((
+            at("timeout"),
+            format!(
+                "must be more than zero and at most the interval ({})",
+                humantime::format_duration(interval)
+            ),
+        ));
+    }
+    let max_body = match common.max_body {
+        None => default_limits.max_body,
+        Some(n) if (1024..=64 * 1024 * 1024).contains(&n) => n as usize,
+        Some(n) => {
+            return Err((
+                at("max_body"),
+                format!("{n} bytes is outside 1024..=67108864"),
+            ));
+        }
+    };
+
+    let settings = match kind {
+        ChannelKind::M365StatusSite => {
+            let raw: RawStatusSite = serde_path_to_error::deserialize(toml::Value::Table(rest))
+                .map_err(|e| {
+                    (
+                        at(&e.path().to_string()),
+                        e.into_inner().message().to_string(),
+                    )
+                })?;
+            let base_url = raw
+                .base_url
+                .unwrap_or_else(|| DEFAULT_STATUS_SITE.to_string());
+            check_url(&base_url).map_err(|p| (at("base_url"), p))?;
+            let mut posts = Vec::new();
+            for (i, leaf) in raw
+                .posts
+                .unwrap_or_else(|| {
+                    PostLeaf::ALL
+                        .iter()
+                        .map(|l| l.as_str().to_string())
+                        .collect()
+                })
+                .iter()
+                .enumerate()
+            {
+                let parsed = PostLeaf::parse(leaf).ok_or_else(|| {
+                    let known: Vec<&str> = PostLeaf::ALL.iter().map(|l| l.as_str()).collect();
+                    (
+                        format!("channels[{index}].posts[{i}]"),
+                        format!(
+                            "unknown post {leaf:?}; the site serves: {}",
+                            known.join(", ")
+                        ),
+                    )
+                })?;
+                posts.push(parsed);
+            }
+            ChannelSettings::M365StatusSite(StatusSiteConfig {
+                base_url,
+                posts,
+                max_source_age: raw.max_source_age,
+            })
+        }
+    };
+    Ok(ChannelConfig {
+        id: common.id,
+        enabled: common.enabled,
+        interval,
+        max_age,
+        limits: Limits { timeout, max_body },
+        kind: settings,
+    })
+}
+
+fn check_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(format!(
+            "{id:?} may only use letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(format!("{url:?} must be an http(s) URL"));
+    }
+    Ok(())
+}
+
+/// The id as it appears in environment variable names: capitals, every other character `_`.
+pub fn env_id(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Applies `STATUSMON_*` overrides to the parsed table. Returns the keys it set (as config key
+/// paths, e.g. `channels[0].base_url`) with the variable that set each.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<(String, String)>, ConfigErrors> {
+    let mut set = Vec::new();
+    let mut errors = Vec::new();
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_RESERVED.contains(&k.as_str()))
+        .collect();
+    vars.sort();
+    for (var, raw_value) in vars {
+        let rest = &var[ENV_PREFIX.len()..];
+        let parts: Vec<&str> = rest.split("__").collect();
+        let value = env_value(&raw_value);
+        let bad = |problem: String| ConfigError {
+            origin: Origin::Env(var.clone()),
+            key: None,
+            problem,
+        };
+        match parts.as_slice() {
+            ["CHANNEL", id, key] if !id.is_empty() && !key.is_empty() => {
+                let channels = table.get_mut("channels").and_then(|c| c.as_array_mut());
+                let found = channels.and_then(|channels| {
+                    channels.iter_mut().enumerate().find_map(|(i, c)| {
+                        let c = c.as_table_mut()?;
+                        let matches = c.get("id").and_then(|v| v.as_str()).map(env_id)
+                            == Some(id.to_string());
+                        matches.then_some((i, c))
+                    })
+                });
+                match found {
+                    Some((i, channel)) => {
+                        let key = key.to_ascii_lowercase();
+                        set.push((format!("channels[{i}].{key}"), var.clone()));
+                        channel.insert(key, value);
+                    }
+                    None => errors.push(bad(format!(
+                        "no channel whose id matches {id} (ids are matched in capitals with \
+                         other characters as '_')"
+                    ))),
+                }
+            }
+            [section, key] if !section.is_empty() && !key.is_empty() => {
+                let section = section.to_ascii_lowercase();
+                let key = key.to_ascii_lowercase();
+                let entry = table
+                    .entry(section.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                match entry.as_table_mut() {
+                    Some(t) => {
+                        set.push((format!("{section}.{key}"), var.clone()));
+                        t.insert(key, value);
+                    }
+                    None => errors.push(bad(format!("{section} is not a table"))),
+                }
+            }
+            _ => errors.push(bad(
+                "not a config override; use STATUSMON_<SECTION>__<KEY> or \
+                 STATUSMON_CHANNEL__<ID>__<KEY>"
+                    .into(),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn env_value(raw: &str) -> toml::Value {
+    toml::from_str::<BTreeMap<String, toml::Value>>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut m| m.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+/// Reads a secret from a `*_file` path: the file's content without its trailing newline. The
+/// error names the key and the path, never the content.
+pub fn read_secret_file(key: &str, path: &Path) -> Result<SecretString, String> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| format!("{key}: cannot read secret file {}: {e}", path.display()))?;
+    let secret = content.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("{key}: secret file {} is empty", path.display()));
+    }
+    Ok(SecretString::from(secret.to_string()))
+}

@@ -1,0 +1,245 @@
+//! The engine: configured channels, their records, and the resolver's memory, driven either one
+//! round at a time (`status`, `probe`) or on a schedule (`run`, `demo`).
+//!
+//! This is the only place that turns config into live channels and probe results into channel
+//! records; the resolver stays pure and the channels stay ignorant of each other.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use statusmon_channels::http::Fetcher;
+use statusmon_channels::status_site::StatusSite;
+use statusmon_channels::{Channel, ChannelKind, Observation, ProbeError};
+use tokio::sync::mpsc;
+
+use crate::config::{ChannelConfig, ChannelSettings, Config};
+use crate::resolver::{self, ChannelRecord, TargetMemory, TargetResolution};
+use crate::status::StatusDocument;
+
+/// The `User-Agent` of every upstream request, so operators upstream can tell who is asking.
+pub const USER_AGENT: &str = concat!(
+    "statusmon/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/statusmon/statusmon)"
+);
+
+/// One configured channel, ready to probe (or disabled, with the reason).
+#[derive(Debug, Clone)]
+pub struct LiveChannel {
+    /// Its config.
+    pub config: ChannelConfig,
+    /// The built channel; `None` when disabled.
+    pub channel: Option<Arc<dyn Channel>>,
+}
+
+/// Builds the shared HTTP client: one connection pool for every channel, a few redirects at most
+/// (a redirect chain to a sign-in page ends at the content-type gate), and our user agent.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+}
+
+/// Builds one channel from its config.
+pub fn build_channel(
+    config: &ChannelConfig,
+    client: &reqwest::Client,
+) -> Result<Arc<dyn Channel>, ProbeError> {
+    let fetcher = Fetcher::new(client.clone(), config.limits);
+    match &config.kind {
+        ChannelSettings::M365StatusSite(settings) => Ok(Arc::new(StatusSite::new(
+            config.id.clone(),
+            settings.clone(),
+            fetcher,
+        )?)),
+    }
+}
+
+/// The configured channels, their latest records, and the resolver's memory.
+#[derive(Debug)]
+pub struct Engine {
+    config: Arc<Config>,
+    channels: Vec<LiveChannel>,
+    records: BTreeMap<String, ChannelRecord>,
+    memory: BTreeMap<String, TargetMemory>,
+}
+
+impl Engine {
+    /// Builds every channel used by a target. A channel that cannot be built (or is switched off)
+    /// is kept as `disabled` with the reason, so it shows up rather than vanishing.
+    pub fn new(config: Arc<Config>, client: &reqwest::Client) -> Self {
+        let used = resolver::used_channels(&config.targets);
+        let mut channels = Vec::new();
+        let mut records = BTreeMap::new();
+        for channel_config in config.channels.iter().filter(|c| used.contains(&c.id)) {
+            let mut record = ChannelRecord::new(
+                channel_config.id.clone(),
+                channel_config.kind(),
+                channel_config.max_age,
+            );
+            let channel = if !channel_config.enabled {
+                record.disabled = Some("enabled = false in the config".to_string());
+                None
+            } else {
+                match build_channel(channel_config, client) {
+                    Ok(channel) => Some(channel),
+                    Err(error) => {
+                        record.disabled = Some(error.to_string());
+                        None
+                    }
+                }
+            };
+            records.insert(channel_config.id.clone(), record);
+            channels.push(LiveChannel {
+                config: channel_config.clone(),
+                channel,
+            });
+        }
+        Engine {
+            config,
+            channels,
+            records,
+            memory: BTreeMap::new(),
+        }
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The channels, in config order.
+    pub fn channels(&self) -> &[LiveChannel] {
+        &self.channels
+    }
+
+    /// The channel records.
+    pub fn records(&self) -> &BTreeMap<String, ChannelRecord> {
+        &self.records
+    }
+
+    /// Records one probe outcome.
+    pub fn record(
+        &mut self,
+        id: &str,
+        outcome: Result<Observation, ProbeError>,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(record) = self.records.get_mut(id) {
+            record.record(outcome, at);
+        }
+    }
+
+    /// Probes every enabled channel once, concurrently, and records the outcomes.
+    pub async fn probe_all(&mut self) {
+        let probes = self.channels.iter().filter_map(|live| {
+            let channel = live.channel.clone()?;
+            let limit = probe_deadline(&live.config);
+            Some(async move {
+                let outcome = probe_once(channel.as_ref(), limit).await;
+                (channel.id().to_string(), outcome, Utc::now())
+            })
+        });
+        let outcomes = futures_util::future::join_all(probes).await;
+        for (id, outcome, at) in outcomes {
+            self.record(&id, outcome, at);
+        }
+    }
+
+    /// Resolves every target at `now`, carrying the hysteresis memory forward.
+    pub fn resolve(&mut self, now: DateTime<Utc>) -> Vec<TargetResolution> {
+        let mut out = Vec::with_capacity(self.config.targets.len());
+        for target in &self.config.targets {
+            let memory = self.memory.remove(&target.id).unwrap_or_default();
+            let (resolution, memory) =
+                resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now);
+            self.memory.insert(target.id.clone(), memory);
+            out.push(resolution);
+        }
+        out
+    }
+
+    /// The status document for a set of resolutions.
+    pub fn document(&self, targets: Vec<TargetResolution>, now: DateTime<Utc>) -> StatusDocument {
+        StatusDocument::new(now, targets, &self.channels, &self.records)
+    }
+}
+
+/// The whole-probe limit: the request limit plus a little, since a probe may make a few
+/// concurrent requests each bounded by the request limit.
+fn probe_deadline(config: &ChannelConfig) -> Duration {
+    config.limits.timeout + Duration::from_millis(500)
+}
+
+/// Runs one probe under a deadline, so no channel can hold up a round.
+pub async fn probe_once(channel: &dyn Channel, limit: Duration) -> Result<Observation, ProbeError> {
+    match tokio::time::timeout(limit, channel.probe()).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(ProbeError::Timeout {
+            what: format!("probe of {}", channel.id()),
+            after: limit,
+        }),
+    }
+}
+
+/// A probe outcome from the schedule.
+#[derive(Debug)]
+pub struct ProbeReport {
+    /// Channel id.
+    pub channel: String,
+    /// Kind, for labels.
+    pub kind: ChannelKind,
+    /// What happened.
+    pub outcome: Result<Observation, ProbeError>,
+    /// When it finished.
+    pub at: DateTime<Utc>,
+}
+
+/// Starts one task per enabled channel that probes on its interval and sends each outcome.
+///
+/// The first probe runs at once (a person starting a monitor wants the picture now); later ones
+/// on the interval with up to 5% jitter, so many channels do not fire in lockstep. A slow probe
+/// delays its own next tick rather than piling ticks up.
+pub fn spawn_schedule(
+    channels: &[LiveChannel],
+    reports: mpsc::Sender<ProbeReport>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    channels
+        .iter()
+        .filter_map(|live| {
+            let channel = live.channel.clone()?;
+            let interval = live.config.interval;
+            let limit = probe_deadline(&live.config);
+            let reports = reports.clone();
+            Some(tokio::spawn(async move {
+                let mut ticker = tokio::time::interval(interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut first = true;
+                loop {
+                    ticker.tick().await;
+                    if !first {
+                        let spread = interval.mul_f64(0.05);
+                        let jitter = rand::rng().random_range(Duration::ZERO..=spread);
+                        tokio::time::sleep(jitter).await;
+                    }
+                    first = false;
+                    let outcome = probe_once(channel.as_ref(), limit).await;
+                    let report = ProbeReport {
+                        channel: channel.id().to_string(),
+                        kind: channel.kind(),
+                        outcome,
+                        at: Utc::now(),
+                    };
+                    if reports.send(report).await.is_err() {
+                        break;
+                    }
+                }
+            }))
+        })
+        .collect()
+}

@@ -1,0 +1,8 @@
+//! statusmon: keeps Microsoft 365 status visible when the channel you rely on is down.
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod resolver;
+pub mod simulator;
+pub mod status;

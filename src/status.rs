@@ -1,0 +1,480 @@
+//! The status document (`status --json`, later `GET /api/v1/status`), its table rendering, the
+//! Nagios exit code, and the list of changes between two resolutions that `run` prints.
+//!
+//! Field names here are a contract (design §5, `status-document.schema.json`): add fields
+//! freely, rename none.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use statusmon_channels::{ErrorClass, Health, ProbeError};
+
+use crate::engine::LiveChannel;
+use crate::resolver::{ChannelRecord, ChannelState, TargetResolution, Visibility};
+
+/// The status document.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusDocument {
+    /// When it was made.
+    pub generated_at: DateTime<Utc>,
+    /// One resolution per target.
+    pub targets: Vec<TargetResolution>,
+    /// Every channel's own health.
+    pub channels: Vec<ChannelReport>,
+}
+
+/// One channel's own health.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelReport {
+    /// Channel id.
+    pub id: String,
+    /// Kind.
+    pub kind: String,
+    /// State.
+    pub state: ChannelState,
+    /// When it last answered well.
+    pub last_success: Option<DateTime<Utc>>,
+    /// The error to show: the latest probe's, or a partial answer's first fault.
+    pub error: Option<ErrorReport>,
+    /// Every part of the last answer that failed while the rest answered.
+    pub faults: Vec<FaultReport>,
+    /// The probe interval.
+    pub interval: String,
+    /// The max age of a good answer.
+    pub max_age: String,
+    /// Why it is disabled, when it is.
+    pub disabled_reason: Option<String>,
+}
+
+/// An error as shown to users.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorReport {
+    /// Contract class.
+    pub class: ErrorClass,
+    /// One sentence.
+    pub message: String,
+    /// Whether retrying soon could help.
+    pub transient: bool,
+}
+
+impl From<&ProbeError> for ErrorReport {
+    fn from(error: &ProbeError) -> Self {
+        ErrorReport {
+            class: error.class(),
+            message: error.to_string(),
+            transient: error.is_transient(),
+        }
+    }
+}
+
+/// A failed part of a partial answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultReport {
+    /// The services it concerns.
+    pub services: Vec<String>,
+    /// The error.
+    #[serde(flatten)]
+    pub error: ErrorReport,
+}
+
+impl StatusDocument {
+    /// Assembles the document.
+    pub fn new(
+        now: DateTime<Utc>,
+        targets: Vec<TargetResolution>,
+        channels: &[LiveChannel],
+        records: &BTreeMap<String, ChannelRecord>,
+    ) -> Self {
+        let channels = channels
+            .iter()
+            .filter_map(|live| {
+                let record = records.get(&live.config.id)?;
+                let state = record.state(now);
+                let error = match state {
+                    ChannelState::Disabled => record.disabled.as_ref().map(|reason| ErrorReport {
+                        class: ErrorClass::Config,
+                        message: reason.clone(),
+                        transient: false,
+                    }),
+                    _ => record.shown_error().map(ErrorReport::from),
+                };
+                let faults = match (&record.error, &record.observation) {
+                    (None, Some(observation)) => observation
+                        .faults
+                        .iter()
+                        .map(|f| FaultReport {
+                            services: f.services.clone(),
+                            error: ErrorReport::from(&f.error),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Some(ChannelReport {
+                    id: live.config.id.clone(),
+                    kind: live.config.kind().as_str().to_string(),
+                    state,
+                    last_success: record.last_success,
+                    error,
+                    faults,
+                    interval: humantime::format_duration(live.config.interval).to_string(),
+                    max_age: humantime::format_duration(live.config.max_age).to_string(),
+                    disabled_reason: record.disabled.clone(),
+                })
+            })
+            .collect();
+        StatusDocument {
+            generated_at: now,
+            targets,
+            channels,
+        }
+    }
+
+    /// The Nagios-style exit code: 2 if any target has an incident, else 3 if any is unknown or
+    /// blind, else 1 for advisory or maintenance, else 0. No targets is 3: nothing was checked.
+    pub fn exit_code(&self) -> u8 {
+        if self.targets.is_empty() {
+            return 3;
+        }
+        self.targets
+            .iter()
+            .map(|t| {
+                if t.visibility == Visibility::Blind {
+                    return 3;
+                }
+                match t.verdict {
+                    Health::Incident => 2,
+                    Health::Unknown => 3,
+                    Health::Advisory | Health::Maintenance => 1,
+                    Health::Operational => 0,
+                }
+            })
+            .max_by_key(|code| match code {
+                2 => 3,
+                3 => 2,
+                other => *other,
+            })
+            .unwrap_or(3)
+    }
+
+    /// The human view: per target a headline, the services, then the channels.
+    pub fn render_table(&self) -> String {
+        let now = self.generated_at;
+        let mut out = String::new();
+        for target in &self.targets {
+            let _ = writeln!(
+                out,
+                "{} ({}): {}  visibility {}  source {} ({} confidence)",
+                target.name,
+                target.id,
+                target.verdict.as_str().to_uppercase(),
+                visibility_str(target.visibility),
+                target.source.as_deref().unwrap_or("no fresh source"),
+                confidence_str(target.confidence),
+            );
+            if let Some(explanation) = &target.primary.explanation {
+                let _ = writeln!(out, "  ! {explanation}");
+            }
+            let _ = writeln!(
+                out,
+                "  admin center: {}{}",
+                target.admin_plane.verdict,
+                target
+                    .admin_plane
+                    .source
+                    .as_deref()
+                    .map(|s| format!(" (from {s})"))
+                    .unwrap_or_default()
+            );
+            let mut rows = vec![[
+                "SERVICE".to_string(),
+                "VERDICT".to_string(),
+                "SOURCE".to_string(),
+                "CONFIDENCE".to_string(),
+                "AS OF".to_string(),
+            ]];
+            for s in &target.services {
+                rows.push([
+                    s.name.clone(),
+                    s.verdict.to_string(),
+                    s.source.clone().unwrap_or_else(|| "-".into()),
+                    confidence_str(s.confidence).to_string(),
+                    s.as_of.map(|t| ago(t, now)).unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            if target.services.is_empty() {
+                let _ = writeln!(out, "  no service known yet: no channel has answered");
+            } else {
+                push_table(&mut out, &rows, "  ");
+            }
+            for s in &target.services {
+                for note in &s.annotations {
+                    let _ = writeln!(out, "  · {}: {note}", s.name);
+                }
+                if let Some(known) = &s.last_known {
+                    let _ = writeln!(
+                        out,
+                        "  · {}: last known {} from {}{}",
+                        s.name,
+                        known.verdict,
+                        known.source.as_deref().unwrap_or("?"),
+                        known
+                            .as_of
+                            .map(|t| format!(", {}", ago(t, now)))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            for incident in &target.incidents {
+                let _ = writeln!(
+                    out,
+                    "  incident {}: {} [{}] ({})",
+                    incident.id,
+                    incident.title,
+                    incident.status,
+                    incident.sources.join(", ")
+                );
+            }
+            out.push('\n');
+        }
+        let mut rows = vec![[
+            "CHANNEL".to_string(),
+            "KIND".to_string(),
+            "STATE".to_string(),
+            "LAST SUCCESS".to_string(),
+            "ERROR".to_string(),
+        ]];
+        for c in &self.channels {
+            rows.push([
+                c.id.clone(),
+                c.kind.clone(),
+                c.state.as_str().to_string(),
+                c.last_success
+                    .map(|t| ago(t, now))
+                    .unwrap_or_else(|| "never".into()),
+                c.error
+                    .as_ref()
+                    .map(|e| format!("{}: {}", e.class, e.message))
+                    .unwrap_or_default(),
+            ]);
+        }
+        push_table(&mut out, &rows, "");
+        out
+    }
+}
+
+fn push_table<const N: usize>(out: &mut String, rows: &[[String; N]], indent: &str) {
+    let mut widths = [0usize; N];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = indent.to_string();
+        for (i, cell) in row.iter().enumerate() {
+            if i + 1 == N {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+/// The contract name of a visibility.
+pub fn visibility_str(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Full => "full",
+        Visibility::Degraded => "degraded",
+        Visibility::Blind => "blind",
+    }
+}
+
+/// The contract name of a confidence.
+pub fn confidence_str(c: crate::resolver::Confidence) -> &'static str {
+    match c {
+        crate::resolver::Confidence::High => "high",
+        crate::resolver::Confidence::Medium => "medium",
+        crate::resolver::Confidence::Low => "low",
+    }
+}
+
+/// "3m ago", "just now", for a timestamp relative to `now`.
+pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    match (now - at).to_std() {
+        Ok(d) if d < Duration::from_secs(1) => "just now".into(),
+        Ok(d) => format!(
+            "{} ago",
+            statusmon_channels::error::humanize(Duration::from_secs(d.as_secs()))
+        ),
+        Err(_) => at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }
+}
+
+/// One change between two resolutions worth telling a person about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change(pub String);
+
+/// The changes from `before` to `after` (channel states, target visibility and verdict, the
+/// primary's own trouble, service verdicts and sources, incidents), in a stable order. Services
+/// that changed the same way are said in one line, so a blind target is one line, not fifty.
+pub fn changes(before: &StatusDocument, after: &StatusDocument) -> Vec<Change> {
+    let mut out = Vec::new();
+    for channel in &after.channels {
+        let old = before.channels.iter().find(|c| c.id == channel.id);
+        let old_state = old.map(|c| c.state);
+        let old_class = old.and_then(|c| c.error.as_ref().map(|e| e.class));
+        let class = channel.error.as_ref().map(|e| e.class);
+        if old_state == Some(channel.state) && old_class == class {
+            continue;
+        }
+        let error = channel
+            .error
+            .as_ref()
+            .map(|e| format!(" ({}: {})", e.class, e.message))
+            .unwrap_or_default();
+        let line = match old_state {
+            Some(state) if state == channel.state => {
+                format!("channel {}: still {}{error}", channel.id, state.as_str())
+            }
+            _ => format!(
+                "channel {}: {} → {}{error}",
+                channel.id,
+                old_state.map(ChannelState::as_str).unwrap_or("new"),
+                channel.state.as_str()
+            ),
+        };
+        out.push(Change(line));
+    }
+    for target in &after.targets {
+        let old = before.targets.iter().find(|t| t.id == target.id);
+        target_changes(old, target, &mut out);
+    }
+    out
+}
+
+fn target_changes(
+    old: Option<&TargetResolution>,
+    target: &TargetResolution,
+    out: &mut Vec<Change>,
+) {
+    let mut headline = Vec::new();
+    if old.map(|t| t.visibility) != Some(target.visibility) {
+        headline.push(format!(
+            "visibility {} → {}",
+            old.map(|t| visibility_str(t.visibility)).unwrap_or("new"),
+            visibility_str(target.visibility)
+        ));
+    }
+    if old.map(|t| t.verdict) != Some(target.verdict) {
+        headline.push(format!(
+            "verdict {} → {}",
+            old.map(|t| t.verdict.as_str()).unwrap_or("new"),
+            target.verdict
+        ));
+    }
+    if old.map(|t| &t.source) != Some(&target.source) {
+        headline.push(format!(
+            "now rests on {}",
+            target
+                .source
+                .as_deref()
+                .unwrap_or("nothing (no fresh channel)")
+        ));
+    }
+    if !headline.is_empty() {
+        out.push(Change(format!(
+            "target {}: {}",
+            target.id,
+            headline.join("; ")
+        )));
+    }
+    if let Some(explanation) = &target.primary.explanation
+        && old.map(|t| t.primary.state) != Some(target.primary.state)
+    {
+        out.push(Change(format!("target {}: {explanation}", target.id)));
+    }
+
+    // Services that changed the same way (from, to, detail), in first-seen order.
+    let mut groups: Vec<(ChangeKey, Vec<&str>)> = Vec::new();
+    for service in &target.services {
+        let previous = old.and_then(|t| t.services.iter().find(|s| s.id == service.id));
+        if previous.map(|s| (s.verdict, &s.source)) == Some((service.verdict, &service.source)) {
+            continue;
+        }
+        let from = previous
+            .map(|s| s.verdict.as_str())
+            .unwrap_or("new")
+            .to_string();
+        let key = (from, service.verdict, service_detail(service));
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, names)) => names.push(&service.name),
+            None => groups.push((key, vec![&service.name])),
+        }
+    }
+    for ((from, to, detail), names) in groups {
+        let who = match names.as_slice() {
+            [one] => (*one).to_string(),
+            many => {
+                let shown: Vec<&str> = many.iter().take(4).copied().collect();
+                let rest = many.len() - shown.len();
+                let more = if rest > 0 {
+                    format!(" and {rest} more")
+                } else {
+                    String::new()
+                };
+                format!("{} services ({}{more})", many.len(), shown.join(", "))
+            }
+        };
+        out.push(Change(format!(
+            "target {} · {who}: {from} → {to} ({detail})",
+            target.id
+        )));
+    }
+
+    for incident in &target.incidents {
+        let previous = old.and_then(|t| t.incidents.iter().find(|i| i.id == incident.id));
+        match previous {
+            None => out.push(Change(format!(
+                "target {} · incident {}: {} [{}] (reported by {})",
+                target.id,
+                incident.id,
+                incident.title,
+                incident.status,
+                incident.sources.join(", ")
+            ))),
+            Some(p) if p.status != incident.status => out.push(Change(format!(
+                "target {} · incident {}: {} → {}",
+                target.id, incident.id, p.status, incident.status
+            ))),
+            Some(_) => {}
+        }
+    }
+}
+
+/// How a service changed: from, to, and where the new verdict comes from.
+type ChangeKey = (String, Health, String);
+
+fn service_detail(service: &crate::resolver::ServiceResolution) -> String {
+    match (&service.source, &service.last_known) {
+        (Some(source), _) => format!(
+            "from {source}, {} confidence{}",
+            confidence_str(service.confidence),
+            service
+                .status_text
+                .as_deref()
+                .map(|t| format!(", says {t:?}"))
+                .unwrap_or_default()
+        ),
+        (None, Some(known)) => format!(
+            "no fresh source; last known {} from {}",
+            known.verdict,
+            known.source.as_deref().unwrap_or("?")
+        ),
+        (None, None) => "no fresh source".to_string(),
+    }
+}

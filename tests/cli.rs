@@ -1,0 +1,195 @@
+//! The binary, as users and scripts call it: exit codes, messages and the JSON document.
+
+use std::process::Command;
+
+use crate::support::{Reply, bin, healthy_site, mock};
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn site_toml(base_url: &str) -> String {
+    format!(
+        "[[channels]]\nid = \"m365-public\"\nkind = \"m365_status_site\"\nbase_url = \"{base_url}\"\n\
+         interval = \"1m\"\ntimeout = \"2s\"\n[[targets]]\nid = \"t1\"\nname = \"T\"\nchannels = [\"m365-public\"]\n"
+    )
+}
+
+#[test]
+fn check_config_on_a_broken_config_exits_nonzero_and_names_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(
+        &dir,
+        "broken.toml",
+        &site_toml("http://127.0.0.1:1").replace("interval", "intervl"),
+    );
+    let out = Command::new(bin())
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("broken.toml"), "{stderr}");
+    assert!(stderr.contains("channels[0].intervl"), "{stderr}");
+}
+
+#[test]
+fn check_config_accepts_the_shipped_example() {
+    let out = Command::new(bin())
+        .args([
+            "check-config",
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml"),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+}
+
+#[test]
+fn a_missing_config_file_is_said_plainly() {
+    let out = Command::new(bin())
+        .args(["status", "--config", "/nonexistent/statusmon.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "status exits UNKNOWN when it cannot check"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/statusmon.toml") && stderr.contains("not found"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn status_json_follows_the_document_contract_and_exit_codes() {
+    let upstream = mock(healthy_site()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "ok.toml", &site_toml(&upstream.base_url));
+    let out = tokio::process::Command::new(bin())
+        .args(["status", "--json", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert!(
+        doc["generated_at"]
+            .as_str()
+            .is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_ok())
+    );
+    let target = &doc["targets"][0];
+    for key in [
+        "id",
+        "name",
+        "verdict",
+        "visibility",
+        "confidence",
+        "services",
+        "incidents",
+        "admin_plane",
+    ] {
+        assert!(!target[key].is_null(), "target lacks {key}: {target}");
+    }
+    assert_eq!(target["verdict"], "operational");
+    assert_eq!(target["visibility"], "full");
+    assert_eq!(target["confidence"], "high");
+    assert_eq!(target["admin_plane"]["verdict"], "operational");
+    let service = &target["services"][0];
+    for key in [
+        "id",
+        "name",
+        "verdict",
+        "source",
+        "confidence",
+        "as_of",
+        "incidents",
+    ] {
+        assert!(service.get(key).is_some(), "service lacks {key}: {service}");
+    }
+    let channel = &doc["channels"][0];
+    assert_eq!(channel["id"], "m365-public");
+    assert_eq!(channel["kind"], "m365_status_site");
+    assert_eq!(channel["state"], "fresh");
+    assert!(channel["error"].is_null());
+
+    // The same target through an SPA shell: exit 3, classed drift, not a panic.
+    let shell = mock(vec![(
+        "/",
+        Reply::html(
+            200,
+            "<!DOCTYPE html><html><body><div id=\"root\"></div></body></html>",
+        ),
+    )])
+    .await;
+    let path = write(&dir, "shell.toml", &site_toml(&shell.base_url));
+    let out = tokio::process::Command::new(bin())
+        .args(["status", "--json", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(doc["channels"][0]["error"]["class"], "drift");
+    assert_eq!(doc["targets"][0]["visibility"], "blind");
+    assert_eq!(doc["targets"][0]["verdict"], "unknown");
+}
+
+#[tokio::test]
+async fn probe_prints_the_observation_or_the_classified_error() {
+    let upstream = mock(healthy_site()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write(&dir, "ok.toml", &site_toml(&upstream.base_url));
+    let out = tokio::process::Command::new(bin())
+        .args(["probe", "m365-public", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Microsoft 365 admin center") && stdout.contains("operational"),
+        "{stdout}"
+    );
+
+    drop(upstream);
+    let out = tokio::process::Command::new(bin())
+        .args(["probe", "m365-public", "--json", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["error"]["class"], "network");
+
+    let out = tokio::process::Command::new(bin())
+        .args(["probe", "nope", "--config"])
+        .arg(&path)
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no channel \"nope\""));
+}

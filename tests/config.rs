@@ -1,0 +1,257 @@
+//! The config contract: the shipped example parses, every error names file, key and problem, and
+//! environment overrides work and are named when they are wrong.
+
+use std::path::Path;
+use std::time::Duration;
+
+use statusmon::config::{self, ChannelSettings, ConfigErrors, Origin};
+
+fn parse(text: &str) -> Result<config::Config, ConfigErrors> {
+    config::parse(text, Path::new("my.toml"), std::iter::empty())
+}
+
+fn parse_env(text: &str, env: &[(&str, &str)]) -> Result<config::Config, ConfigErrors> {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    config::parse(text, Path::new("my.toml"), env)
+}
+
+const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+[store]
+path = "statusmon.db"
+[[channels]]
+id = "m365-public"
+kind = "m365_status_site"
+base_url = "https://status.cloud.microsoft"
+interval = "2m"
+[[targets]]
+id = "contoso"
+name = "Contoso"
+channels = ["m365-public"]
+"#;
+
+fn first_error(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("config should be rejected:\n{text}"),
+        Err(errors) => errors.0[0].to_string(),
+    }
+}
+
+#[test]
+fn the_shipped_config_toml_parses_without_warnings_or_credentials() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+    let config = config::load(&path).unwrap_or_else(|e| panic!("config.toml: {e}"));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(!config.targets.is_empty());
+    let public = config
+        .channels
+        .iter()
+        .find(|c| c.id == "m365-public")
+        .expect("m365-public");
+    let ChannelSettings::M365StatusSite(site) = &public.kind;
+    assert_eq!(site.base_url, "https://status.cloud.microsoft");
+    assert_eq!(
+        public.max_age,
+        public.interval * 3,
+        "max_age defaults to 3 × interval"
+    );
+}
+
+#[test]
+fn defaults_fill_in_what_is_left_out() {
+    let config = parse(GOOD).expect("valid");
+    let c = &config.channels[0];
+    assert_eq!(c.interval, Duration::from_secs(120));
+    assert_eq!(c.max_age, Duration::from_secs(360));
+    assert_eq!(c.limits.timeout, Duration::from_secs(10));
+    assert!(c.enabled);
+    assert_eq!(config.policy.fail_threshold, 1);
+    assert_eq!(config.policy.recover_threshold, 2);
+}
+
+#[test]
+fn errors_name_the_file_the_key_and_the_problem() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "interval = \"2m\"",
+            "intervl = \"2m\"",
+            &["my.toml", "channels[0].intervl", "unknown key"],
+        ),
+        (
+            "interval = \"2m\"",
+            "interval = \"5 parsecs\"",
+            &["my.toml", "channels[0].interval"],
+        ),
+        (
+            "interval = \"2m\"",
+            "interval = 120",
+            &["channels[0].interval"],
+        ),
+        (
+            "[server]",
+            "[sever]",
+            &["my.toml", "sever", "unknown field"],
+        ),
+        (
+            "listen = \"127.0.0.1:8080\"",
+            "listen = \"localhost\"",
+            &["server.listen"],
+        ),
+        (
+            "channels = [\"m365-public\"]",
+            "channels = [\"m365-public\", \"graph\"]",
+            &["targets[0].channels[1]", "\"graph\" is not declared"],
+        ),
+        (
+            "kind = \"m365_status_site\"",
+            "kind = \"statuspage\"",
+            &["channels[0].kind", "statuspage", "m365_status_site"],
+        ),
+        (
+            "base_url = \"https://status.cloud.microsoft\"",
+            "base_url = \"status.cloud.microsoft\"",
+            &["channels[0].base_url"],
+        ),
+        (
+            "interval = \"2m\"",
+            "interval = \"2m\"\nmax_age = \"1m\"",
+            &["channels[0].max_age", "shorter than interval"],
+        ),
+        (
+            "interval = \"2m\"",
+            "interval = \"2m\"\ntimeout = \"5m\"",
+            &["channels[0].timeout"],
+        ),
+        (
+            "interval = \"2m\"",
+            "interval = \"2m\"\nposts = [\"mac\", \"exchange\"]",
+            &["channels[0].posts[1]", "exchange"],
+        ),
+        ("id = \"contoso\"", "id = \"con toso\"", &["targets[0].id"]),
+    ];
+    for (from, to, needles) in cases {
+        let text = GOOD.replacen(from, to, 1);
+        assert_ne!(text, GOOD, "case {to:?} did not change the config");
+        let message = first_error(&text);
+        for needle in *needles {
+            assert!(
+                message.contains(needle),
+                "{to:?}: message {message:?} lacks {needle:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn duplicate_ids_are_rejected_and_every_error_is_reported() {
+    let text = format!(
+        "{GOOD}\n[[channels]]\nid = \"m365-public\"\nkind = \"m365_status_site\"\n\
+         [[targets]]\nid = \"contoso\"\nchannels = [\"nope\"]\n"
+    );
+    let errors = parse(&text).expect_err("duplicates");
+    let all = errors.to_string();
+    assert!(
+        all.contains("channels[1].id") && all.contains("duplicate channel id"),
+        "{all}"
+    );
+    assert!(
+        all.contains("targets[1].id") && all.contains("duplicate target id"),
+        "{all}"
+    );
+    assert!(all.contains("targets[1].channels[0]"), "{all}");
+    assert!(errors.0.len() >= 3);
+}
+
+#[test]
+fn a_config_without_targets_says_what_to_add() {
+    let text = GOOD.split("[[targets]]").next().unwrap_or_default();
+    assert!(first_error(text).contains("no [[targets]]"));
+}
+
+#[test]
+fn broken_toml_is_reported_with_its_position() {
+    let message = first_error("[[channels]\nid = 1");
+    assert!(message.starts_with("my.toml: not valid TOML"), "{message}");
+    assert!(message.contains("line 1"), "{message}");
+}
+
+#[test]
+fn environment_overrides_reach_channels_and_sections() {
+    let config = parse_env(
+        GOOD,
+        &[
+            (
+                "STATUSMON_CHANNEL__M365_PUBLIC__BASE_URL",
+                "http://127.0.0.1:9",
+            ),
+            ("STATUSMON_CHANNEL__M365_PUBLIC__ENABLED", "false"),
+            ("STATUSMON_SERVER__LISTEN", "127.0.0.1:9999"),
+            ("STATUSMON_RESOLVER__RECOVER_THRESHOLD", "3"),
+            ("STATUSMON_CONFIG", "ignored.toml"),
+            ("UNRELATED", "x"),
+        ],
+    )
+    .expect("overrides are valid");
+    let ChannelSettings::M365StatusSite(site) = &config.channels[0].kind;
+    assert_eq!(site.base_url, "http://127.0.0.1:9");
+    assert!(!config.channels[0].enabled);
+    assert_eq!(config.server.listen.port(), 9999);
+    assert_eq!(config.policy.recover_threshold, 3);
+}
+
+#[test]
+fn a_bad_override_names_the_variable() {
+    let errors = parse_env(
+        GOOD,
+        &[("STATUSMON_CHANNEL__M365_PUBLIC__INTERVAL", "soon")],
+    )
+    .expect_err("bad");
+    assert_eq!(
+        errors.0[0].origin,
+        Origin::Env("STATUSMON_CHANNEL__M365_PUBLIC__INTERVAL".into())
+    );
+    let message = errors.to_string();
+    assert!(
+        message.contains("environment variable STATUSMON_CHANNEL__M365_PUBLIC__INTERVAL"),
+        "{message}"
+    );
+    assert!(message.contains("channels[0].interval"), "{message}");
+
+    let errors = parse_env(GOOD, &[("STATUSMON_CHANNEL__NOPE__BASE_URL", "http://x")])
+        .expect_err("no such channel");
+    assert!(
+        errors
+            .to_string()
+            .contains("no channel whose id matches NOPE")
+    );
+    let errors = parse_env(GOOD, &[("STATUSMON_LISTEN", "x")]).expect_err("malformed");
+    assert!(errors.to_string().contains("STATUSMON_LISTEN"));
+}
+
+#[test]
+fn secret_files_are_read_trimmed_and_never_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("secret");
+    std::fs::write(&path, "s3cr3t-value\n").expect("write");
+    let secret = config::read_secret_file("client_secret_file", &path).expect("readable");
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&secret),
+        "s3cr3t-value"
+    );
+    assert!(
+        !format!("{secret:?}").contains("s3cr3t"),
+        "Debug must redact"
+    );
+    std::fs::write(&path, "\n").expect("write");
+    let error = config::read_secret_file("client_secret_file", &path).expect_err("empty");
+    assert!(
+        error.contains("client_secret_file") && error.contains("empty"),
+        "{error}"
+    );
+    let error = config::read_secret_file("k", &dir.path().join("missing")).expect_err("missing");
+    assert!(error.contains("cannot read secret file"), "{error}");
+}

@@ -1,0 +1,12 @@
+//! statusmon's integration tests: one binary (the ripgrep layout), one module per area.
+//! Tests talk only to 127.0.0.1.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod cli;
+mod config;
+mod hostile;
+mod resolver;
+mod simulator;
