@@ -92,11 +92,11 @@ fn parse_scenario(name: &str) -> Result<Scenario, String> {
 }
 
 fn scenario_help() -> String {
-    let mut help = String::from("Scenario to start with:\n");
+    let mut lines = vec!["Scenario to start with:".to_string()];
     for s in Scenario::ALL {
-        help.push_str(&format!("  {s:<24} {}\n", s.description()));
+        lines.push(format!("  {s:<24} {}", s.description()));
     }
-    help
+    lines.join("\n")
 }
 
 /// Runs a parsed command line and returns the process exit code.

@@ -210,17 +210,27 @@ struct RawCommon {
     kind: String,
     #[serde(default = "yes")]
     enabled: bool,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "duration")]
     interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "duration")]
     max_age: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "duration")]
     timeout: Option<Duration>,
     max_body: Option<u64>,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// A humantime duration ("30s", "2m", "1h 30m"), with humantime's own explanation on error.
+fn duration<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    humantime::parse_duration(&text).map(Some).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration ({e}); write it like \"30s\", \"2m\" or \"1h 30m\""
+        ))
+    })
 }
 
 /// `kind = "m365_status_site"` keys.
@@ -230,7 +240,7 @@ const STATUS_SITE_KEYS: &[&str] = &["base_url", "posts", "max_source_age"];
 struct RawStatusSite {
     base_url: Option<String>,
     posts: Option<Vec<String>>,
-    #[serde(default, with = "humantime_serde")]
+    #[serde(default, deserialize_with = "duration")]
     max_source_age: Option<Duration>,
 }
 
@@ -322,6 +332,8 @@ pub fn parse(
     let mut channels = Vec::new();
     let mut seen = BTreeSet::new();
     for (index, table) in raw.channels.into_iter().enumerate() {
+        // A channel with a bad key is still declared: its targets should not also fail.
+        let declared_id = table.get("id").and_then(|v| v.as_str()).map(str::to_string);
         match channel(index, table) {
             Ok(channel) => {
                 if !seen.insert(channel.id.clone()) {
@@ -332,7 +344,12 @@ pub fn parse(
                 }
                 channels.push(channel);
             }
-            Err((key, problem)) => error(key, problem),
+            Err((key, problem)) => {
+                if let Some(id) = declared_id {
+                    seen.insert(id);
+                }
+                error(key, problem);
+            }
         }
     }
 
@@ -361,7 +378,7 @@ pub fn parse(
         let mut listed = BTreeSet::new();
         for (i, channel_id) in raw_target.channels.iter().enumerate() {
             if !seen.contains(channel_id) {
-                let known: Vec<&str> = channels.iter().map(|c| c.id.as_str()).collect();
+                let known: Vec<&str> = seen.iter().map(String::as_str).collect();
                 error(
                     format!("{at}.channels[{i}]"),
                     format!(
