@@ -10,6 +10,17 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf 
     path
 }
 
+/// Runs the built binary with `args` and `--config path`.
+async fn statusmon(args: &[&str], config: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(bin())
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .await
+        .expect("run statusmon")
+}
+
 fn site_toml(base_url: &str) -> String {
     format!(
         "[[channels]]\nid = \"m365-public\"\nkind = \"m365_status_site\"\nbase_url = \"{base_url}\"\n\
@@ -78,12 +89,7 @@ async fn status_json_follows_the_document_contract_and_exit_codes() {
     let upstream = mock(healthy_site()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(&dir, "ok.toml", &site_toml(&upstream.base_url));
-    let out = tokio::process::Command::new(bin())
-        .args(["status", "--json", "--config"])
-        .arg(&path)
-        .output()
-        .await
-        .expect("run");
+    let out = statusmon(&["status", "--json"], &path).await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -141,12 +147,7 @@ async fn status_json_follows_the_document_contract_and_exit_codes() {
     )])
     .await;
     let path = write(&dir, "shell.toml", &site_toml(&shell.base_url));
-    let out = tokio::process::Command::new(bin())
-        .args(["status", "--json", "--config"])
-        .arg(&path)
-        .output()
-        .await
-        .expect("run");
+    let out = statusmon(&["status", "--json"], &path).await;
     assert_eq!(out.status.code(), Some(3));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert_eq!(doc["channels"][0]["error"]["class"], "drift");
@@ -159,12 +160,7 @@ async fn probe_prints_the_observation_or_the_classified_error() {
     let upstream = mock(healthy_site()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write(&dir, "ok.toml", &site_toml(&upstream.base_url));
-    let out = tokio::process::Command::new(bin())
-        .args(["probe", "m365-public", "--config"])
-        .arg(&path)
-        .output()
-        .await
-        .expect("run");
+    let out = statusmon(&["probe", "m365-public"], &path).await;
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -173,23 +169,13 @@ async fn probe_prints_the_observation_or_the_classified_error() {
     );
 
     drop(upstream);
-    let out = tokio::process::Command::new(bin())
-        .args(["probe", "m365-public", "--json", "--config"])
-        .arg(&path)
-        .output()
-        .await
-        .expect("run");
+    let out = statusmon(&["probe", "m365-public", "--json"], &path).await;
     assert_eq!(out.status.code(), Some(1));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["error"]["class"], "network");
 
-    let out = tokio::process::Command::new(bin())
-        .args(["probe", "nope", "--config"])
-        .arg(&path)
-        .output()
-        .await
-        .expect("run");
+    let out = statusmon(&["probe", "nope"], &path).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no channel \"nope\""));
 }

@@ -168,7 +168,8 @@ fn duplicate_ids_are_rejected_and_every_error_is_reported() {
 
 #[test]
 fn a_channel_with_a_bad_key_does_not_also_fail_its_targets() {
-    let errors = parse(&GOOD.replacen("interval = \"2m\"", "intervl = \"2m\"", 1)).expect_err("bad key");
+    let errors =
+        parse(&GOOD.replacen("interval = \"2m\"", "intervl = \"2m\"", 1)).expect_err("bad key");
     assert_eq!(errors.0.len(), 1, "one mistake, one error: {errors}");
     assert!(errors.to_string().contains("channels[0].intervl"));
 }

@@ -61,41 +61,13 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "unknown status word",
-            with(
-                with(
-                    healthy_site(),
-                    feed,
-                    Reply::rss(
-                        String::from_utf8_lossy(&fixture("feed-mac-available.rss.xml"))
-                            .replace(">Available<", ">Partially available<"),
-                    ),
-                ),
-                mac,
-                Reply::json(
-                    String::from_utf8_lossy(&fixture("posts-mac-available.json"))
-                        .replace("\"Available\"", "\"Partially available\""),
-                ),
-            ),
+            with_status_word("Partially available"),
             ErrorClass::Drift,
             Failing,
         ),
         case(
             "the site's own word Unknown",
-            with(
-                with(
-                    healthy_site(),
-                    feed,
-                    Reply::rss(
-                        String::from_utf8_lossy(&fixture("feed-mac-available.rss.xml"))
-                            .replace(">Available<", ">Unknown<"),
-                    ),
-                ),
-                mac,
-                Reply::json(
-                    String::from_utf8_lossy(&fixture("posts-mac-available.json"))
-                        .replace("\"Available\"", "\"Unknown\""),
-                ),
-            ),
+            with_status_word("Unknown"),
             ErrorClass::Drift,
             Failing,
         ),
@@ -272,6 +244,23 @@ fn cases() -> Vec<Case> {
             Fresh,
         ),
     ]
+}
+
+/// A healthy site whose admin-center feed and post both say `word` instead of "Available".
+fn with_status_word(word: &str) -> Vec<(&'static str, Reply)> {
+    let feed = String::from_utf8_lossy(&fixture("feed-mac-available.rss.xml"))
+        .replace(">Available<", &format!(">{word}<"));
+    let post = String::from_utf8_lossy(&fixture("posts-mac-available.json"))
+        .replace("\"Available\"", &format!("\"{word}\""));
+    assert!(
+        feed.contains(word) && post.contains(word),
+        "fixtures no longer say Available"
+    );
+    with(
+        with(healthy_site(), "/api/feed/mac", Reply::rss(feed)),
+        "/api/posts/mac",
+        Reply::json(post),
+    )
 }
 
 #[tokio::test]

@@ -422,83 +422,115 @@ fn fresh_statement(record: &ChannelRecord, now: DateTime<Utc>, service: &str) ->
         .filter(|h| *h != Health::Unknown)
 }
 
+/// One round of a replayed history, as the properties see it.
+struct Round<'a> {
+    spec: &'a TargetSpec,
+    policy: &'a Policy,
+    now: DateTime<Utc>,
+    records: &'a BTreeMap<String, ChannelRecord>,
+    /// The memory the round started from.
+    memory: &'a TargetMemory,
+    resolution: &'a TargetResolution,
+}
+
+/// Resolves a random history round by round, carrying memory, and checks every round.
+fn replay(
+    (rounds, fail, recover, width): (Vec<Vec<Condition>>, u32, u32, usize),
+    check: impl Fn(&Round<'_>) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let spec = target(&CHANNELS[..width]);
+    let policy = Policy {
+        fail_threshold: fail,
+        recover_threshold: recover,
+    };
+    let mut memory = TargetMemory::default();
+    for (i, conditions) in rounds.iter().enumerate() {
+        let (now, records) = build(i, conditions);
+        let (resolution, next) = resolve_target(&spec, &records, &memory, &policy, now);
+        check(&Round {
+            spec: &spec,
+            policy: &policy,
+            now,
+            records: &records,
+            memory: &memory,
+            resolution: &resolution,
+        })?;
+        memory = next;
+    }
+    Ok(())
+}
+
+fn any_fresh_statement(round: &Round<'_>, service: &str) -> bool {
+    round
+        .spec
+        .channels
+        .iter()
+        .filter_map(|c| round.records.get(c))
+        .any(|rec| fresh_statement(rec, round.now, service).is_some())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
 
     #[test]
-    fn silence_never_yields_operational((rounds, fail, recover, width) in history()) {
-        let spec = target(&CHANNELS[..width]);
-        let policy = Policy { fail_threshold: fail, recover_threshold: recover };
-        let mut memory = TargetMemory::default();
-        for (i, conditions) in rounds.iter().enumerate() {
-            let (now, records) = build(i, conditions);
-            let (r, next) = resolve_target(&spec, &records, &memory, &policy, now);
-            memory = next;
-            for s in &r.services {
-                let someone_spoke = spec.channels.iter()
-                    .filter_map(|c| records.get(c))
-                    .any(|rec| fresh_statement(rec, now, &s.id).is_some());
-                if !someone_spoke {
+    fn silence_never_yields_operational(history in history()) {
+        replay(history, |round| {
+            for s in &round.resolution.services {
+                if !any_fresh_statement(round, &s.id) {
                     prop_assert_ne!(s.verdict, Health::Operational, "service {} green by silence", s.id);
                     prop_assert_eq!(s.verdict, Health::Unknown);
                 }
-                if s.verdict == Health::Operational && policy.fail_threshold == 1 {
-                    let decider = s.source.as_ref().and_then(|c| records.get(c));
+                if s.verdict == Health::Operational && round.policy.fail_threshold == 1 {
+                    let decider = s.source.as_ref().and_then(|c| round.records.get(c));
                     prop_assert_eq!(
-                        decider.and_then(|rec| fresh_statement(rec, now, &s.id)),
+                        decider.and_then(|rec| fresh_statement(rec, round.now, &s.id)),
                         Some(Health::Operational)
                     );
                 }
             }
-        }
+            Ok(())
+        })?;
     }
 
     #[test]
-    fn no_fresh_channel_means_blind_unknown_with_last_known_shown((rounds, fail, recover, width) in history()) {
-        let spec = target(&CHANNELS[..width]);
-        let policy = Policy { fail_threshold: fail, recover_threshold: recover };
-        let mut memory = TargetMemory::default();
-        for (i, conditions) in rounds.iter().enumerate() {
-            let (now, records) = build(i, conditions);
-            let (r, next) = resolve_target(&spec, &records, &memory, &policy, now);
-            let any_fresh = spec.channels.iter()
-                .filter_map(|c| records.get(c))
-                .any(|rec| rec.state(now) == ChannelState::Fresh);
-            if !any_fresh {
-                prop_assert_eq!(r.visibility, Visibility::Blind);
-                prop_assert_eq!(r.verdict, Health::Unknown);
-                prop_assert_eq!(r.source.clone(), None);
-                for s in &r.services {
-                    prop_assert_eq!(s.verdict, Health::Unknown);
-                    let remembered = memory.services.get(&s.id).and_then(|m| m.last_known.clone());
-                    prop_assert_eq!(&s.last_known, &remembered, "last known of {} not shown", s.id);
-                }
-                for id in memory.services.keys() {
-                    prop_assert!(r.services.iter().any(|s| &s.id == id), "{} vanished while blind", id);
-                }
+    fn no_fresh_channel_means_blind_unknown_with_last_known_shown(history in history()) {
+        replay(history, |round| {
+            let r = round.resolution;
+            let any_fresh = round.spec.channels.iter()
+                .filter_map(|c| round.records.get(c))
+                .any(|rec| rec.state(round.now) == ChannelState::Fresh);
+            if any_fresh {
+                return Ok(());
             }
-            memory = next;
-        }
+            prop_assert_eq!(r.visibility, Visibility::Blind);
+            prop_assert_eq!(r.verdict, Health::Unknown);
+            prop_assert_eq!(r.source.clone(), None);
+            for s in &r.services {
+                prop_assert_eq!(s.verdict, Health::Unknown);
+                let remembered = round.memory.services.get(&s.id).and_then(|m| m.last_known.clone());
+                prop_assert_eq!(&s.last_known, &remembered, "last known of {} not shown", s.id);
+            }
+            for id in round.memory.services.keys() {
+                prop_assert!(r.services.iter().any(|s| &s.id == id), "{} vanished while blind", id);
+            }
+            Ok(())
+        })?;
     }
 
     #[test]
-    fn a_fresh_higher_channel_is_never_overridden((rounds, fail, recover, width) in history()) {
-        let spec = target(&CHANNELS[..width]);
-        let policy = Policy { fail_threshold: fail, recover_threshold: recover };
-        let mut memory = TargetMemory::default();
-        for (i, conditions) in rounds.iter().enumerate() {
-            let (now, records) = build(i, conditions);
-            let (r, next) = resolve_target(&spec, &records, &memory, &policy, now);
-            memory = next;
-            for s in &r.services {
-                let expected = spec.channels.iter()
-                    .find(|c| records.get(*c).is_some_and(|rec| fresh_statement(rec, now, &s.id).is_some()));
+    fn a_fresh_higher_channel_is_never_overridden(history in history()) {
+        replay(history, |round| {
+            for s in &round.resolution.services {
+                let expected = round.spec.channels.iter().find(|c| {
+                    round.records.get(*c).is_some_and(|rec| fresh_statement(rec, round.now, &s.id).is_some())
+                });
                 prop_assert_eq!(s.source.as_ref(), expected, "wrong source for {}", s.id);
-                if let Some(position) = expected.and_then(|e| spec.channels.iter().position(|c| c == e)) {
+                if let Some(position) = expected.and_then(|e| round.spec.channels.iter().position(|c| c == e)) {
                     let want = if position == 0 { Confidence::High } else { Confidence::Medium };
                     prop_assert_eq!(s.confidence, want);
                 }
             }
-        }
+            Ok(())
+        })?;
     }
 }
