@@ -83,8 +83,12 @@ pub enum Command {
         scenario: Scenario,
     },
     /// Run a scripted outage against the built-in simulator and show each change as it happens
-    /// (no credentials or internet needed; about 40 seconds).
-    Demo,
+    /// (no credentials or internet needed; about 35 seconds).
+    Demo {
+        /// Play the script this many times faster (probes too), from 1 to 10.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+        speed: u32,
+    },
 }
 
 fn parse_scenario(name: &str) -> Result<Scenario, String> {
@@ -110,7 +114,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             simulator::serve_until_ctrl_c(listen, scenario).await?;
             Ok(exit::OK)
         }
-        Command::Demo => demo().await,
+        Command::Demo { speed } => demo(speed).await,
     }
 }
 
@@ -170,6 +174,9 @@ async fn probe(path: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
             known.join(", ")
         );
     };
+    if !channel_config.enabled {
+        eprintln!("note: channel {id} has enabled = false in the config; probing it anyway");
+    }
     let client = engine::http_client().context("building the HTTP client")?;
     let channel = engine::build_channel(channel_config, &client)
         .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
@@ -277,28 +284,6 @@ async fn status(path: &Path, json: bool) -> anyhow::Result<u8> {
     Ok(document.exit_code())
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-}
-
 async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     let Some(config) = load(path) else {
         return Ok(exit::WARNING);
@@ -316,7 +301,8 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         "note: this version prints resolution changes here; the HTTP API on {} is not served yet",
         engine.config().server.listen
     );
-    watch(engine, shutdown_signal()).await;
+    watch(engine, crate::signal::shutdown()).await;
+    say("stopping: signal received");
     Ok(exit::OK)
 }
 
@@ -342,15 +328,20 @@ pub async fn watch(mut engine: Engine, stop: impl Future<Output = ()>) -> Status
         .collect();
     let mut shown: Option<StatusDocument> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // With no enabled channel there is no sender; keep resolving (everything stays visible as
+    // disabled) until told to stop.
+    let mut receiving = true;
     tokio::pin!(stop);
     loop {
         tokio::select! {
             () = &mut stop => break,
-            report = reports.recv() => {
-                let Some(report) = report else { break };
-                waiting.retain(|id| *id != report.channel);
-                engine.record(&report.channel, report.outcome, report.at);
-            }
+            report = reports.recv(), if receiving => match report {
+                Some(report) => {
+                    waiting.retain(|id| *id != report.channel);
+                    engine.record(&report.channel, report.outcome, report.at);
+                }
+                None => receiving = false,
+            },
             _ = tick.tick() => {}
         }
         if !waiting.is_empty() {
@@ -393,15 +384,17 @@ fn indent(text: &str) -> String {
 }
 
 /// The demo's config: the real loader, pointed at the simulator, with short intervals.
-fn demo_config(base_url: &str) -> anyhow::Result<Config> {
+fn demo_config(base_url: &str, speed: u32) -> anyhow::Result<Config> {
+    let interval = humantime::format_duration(Duration::from_secs(1) / speed);
+    let timeout = humantime::format_duration(Duration::from_millis(800) / speed);
     let text = format!(
         r#"
 [[channels]]
 id = "m365-public"
 kind = "m365_status_site"
 base_url = "{base_url}"
-interval = "1s"
-timeout = "800ms"
+interval = "{interval}"
+timeout = "{timeout}"
 
 [[targets]]
 id = "contoso"
@@ -420,11 +413,11 @@ struct Step {
     narration: &'static str,
 }
 
-async fn demo() -> anyhow::Result<u8> {
+async fn demo(speed: u32) -> anyhow::Result<u8> {
     let sim = simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), Scenario::Healthy)
         .await
         .context("starting the simulator on 127.0.0.1")?;
-    let config = demo_config(&sim.base_url())?;
+    let config = demo_config(&sim.base_url(), speed)?;
     let client = engine::http_client().context("building the HTTP client")?;
     let engine = Engine::new(Arc::new(config), &client);
     println!(
@@ -432,7 +425,8 @@ async fn demo() -> anyhow::Result<u8> {
         sim.base_url()
     );
     println!(
-        "  target \"contoso\" watches the public status site (channel m365-public), probed every second."
+        "  target \"contoso\" watches the public status site (channel m365-public), probed every {}.",
+        humantime::format_duration(Duration::from_secs(1) / speed)
     );
     println!(
         "  Verdicts say where they come from and how sure we are; nothing is green without an explicit statement.\n"
@@ -466,19 +460,19 @@ async fn demo() -> anyhow::Result<u8> {
     ];
     let script = async {
         for step in steps {
-            tokio::time::sleep(step.after).await;
+            tokio::time::sleep(step.after / speed).await;
             sim.set_scenario(step.scenario);
             say(&format!(
                 "▶ {} [simulator: {}]",
                 step.narration, step.scenario
             ));
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(5) / speed).await;
     };
     let stop = async {
         tokio::select! {
             () = script => {},
-            () = shutdown_signal() => {},
+            () = crate::signal::shutdown() => {},
         }
     };
     let last = watch(engine, stop).await;

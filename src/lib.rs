@@ -4,5 +4,6 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod resolver;
+pub mod signal;
 pub mod simulator;
 pub mod status;

@@ -179,3 +179,123 @@ async fn probe_prints_the_observation_or_the_classified_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no channel \"nope\""));
 }
+
+/// Starts `statusmon run`, collects stdout until `until` appears (or the time runs out), then
+/// sends SIGTERM and returns (everything printed, exit code).
+async fn run_until(config: &std::path::Path, until: &str) -> (String, Option<i32>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(bin())
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn statusmon run");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut seen = String::new();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(until) {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(found, "never saw {until:?}; got:\n{seen}");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "statusmon run exited by itself:\n{seen}"
+    );
+    let pid = child.id().expect("running").to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(5), child.wait())
+        .await
+        .expect("stops within 5s of SIGTERM")
+        .expect("wait");
+    while let Ok(Some(line)) = lines.next_line().await {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    (seen, status.code())
+}
+
+#[tokio::test]
+async fn run_prints_the_picture_then_changes_and_stops_cleanly_on_sigterm() {
+    let sim = statusmon::simulator::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        statusmon::simulator::Scenario::Healthy,
+    )
+    .await
+    .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = site_toml(&sim.base_url()).replace(
+        "interval = \"1m\"\ntimeout = \"2s\"",
+        "interval = \"300ms\"\ntimeout = \"250ms\"",
+    );
+    let path = write(&dir, "run.toml", &toml);
+    let switcher = async {
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        sim.set_scenario(statusmon::simulator::Scenario::AdminDegraded);
+    };
+    let ((out, code), ()) = tokio::join!(run_until(&path, "operational → advisory"), switcher);
+    assert!(out.contains("first round complete"), "{out}");
+    assert!(out.contains("T (t1): OPERATIONAL"), "{out}");
+    assert!(
+        out.contains("Microsoft 365 admin center: operational → advisory"),
+        "{out}"
+    );
+    assert!(out.contains("stopping"), "{out}");
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test]
+async fn run_with_every_channel_disabled_keeps_running_and_says_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml =
+        site_toml("http://127.0.0.1:9").replace("[[targets]]", "enabled = false\n[[targets]]");
+    let path = write(&dir, "off.toml", &toml);
+    let (out, code) = run_until(&path, "CHANNEL").await;
+    assert!(out.contains("UNKNOWN  visibility blind"), "{out}");
+    assert!(out.contains("disabled"), "{out}");
+    assert_eq!(code, Some(0), "it ran until told to stop:\n{out}");
+}
+
+#[tokio::test]
+async fn the_demo_plays_the_whole_outage() {
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new(bin())
+            .args(["demo", "--speed", "5"])
+            .output(),
+    )
+    .await
+    .expect("demo finishes")
+    .expect("run demo");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "first round complete",
+        "Microsoft 365 admin center: operational → advisory",
+        "advisory → operational",
+        "visibility full → blind",
+        "fresh → failing (drift:",
+        "still failing (timeout",
+        "visibility blind → full",
+        "demo over (admin center now operational)",
+    ] {
+        assert!(
+            text.contains(needle),
+            "demo output lacks {needle:?}:\n{text}"
+        );
+    }
+}

@@ -273,30 +273,8 @@ pub async fn serve_until_ctrl_c(listen: SocketAddr, scenario: Scenario) -> anyho
     println!("scenarios: {}", Scenario::names());
     println!("state and request counts: curl {base}/_sim");
     println!("press Ctrl-C to stop");
-    let signal = termination().await;
+    crate::signal::shutdown().await;
     println!("stopping the simulator");
     sim.shutdown().await;
-    signal
-}
-
-/// Waits for Ctrl-C, or SIGTERM on Unix.
-async fn termination() -> anyhow::Result<()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())
-            .map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
-        tokio::select! {
-            result = tokio::signal::ctrl_c() => {
-                result.map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))
-            }
-            _ = term.recv() => Ok(()),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))
-    }
+    Ok(())
 }
