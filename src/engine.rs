@@ -20,11 +20,7 @@ use crate::resolver::{self, ChannelRecord, TargetMemory, TargetResolution};
 use crate::status::StatusDocument;
 
 /// The `User-Agent` of every upstream request, so operators upstream can tell who is asking.
-pub const USER_AGENT: &str = concat!(
-    "statusmon/",
-    env!("CARGO_PKG_VERSION"),
-    " (+https://github.com/statusmon/statusmon)"
-);
+pub const USER_AGENT: &str = concat!("statusmon/", env!("CARGO_PKG_VERSION"));
 
 /// One configured channel, ready to probe (or disabled, with the reason).
 #[derive(Debug, Clone)]
@@ -176,15 +172,39 @@ fn probe_deadline(config: &ChannelConfig) -> Duration {
     config.limits.timeout + Duration::from_millis(500)
 }
 
-/// Runs one probe under a deadline, so no channel can hold up a round.
+/// Runs one probe under a deadline, so no channel can hold up a round, and reports it as a
+/// tracing event (`STATUSMON_LOG=statusmon=debug` shows every probe).
 pub async fn probe_once(channel: &dyn Channel, limit: Duration) -> Result<Observation, ProbeError> {
-    match tokio::time::timeout(limit, channel.probe()).await {
+    let started = std::time::Instant::now();
+    let outcome = match tokio::time::timeout(limit, channel.probe()).await {
         Ok(outcome) => outcome,
         Err(_) => Err(ProbeError::Timeout {
             what: format!("probe of {}", channel.id()),
             after: limit,
         }),
+    };
+    let elapsed_ms = started.elapsed().as_millis();
+    match &outcome {
+        Ok(observation) => tracing::debug!(
+            channel = channel.id(),
+            kind = %channel.kind(),
+            elapsed_ms,
+            services = observation.services.len(),
+            faults = observation.faults.len(),
+            digest = observation.digest.get(..12).unwrap_or(""),
+            "probe answered"
+        ),
+        Err(error) => tracing::info!(
+            channel = channel.id(),
+            kind = %channel.kind(),
+            elapsed_ms,
+            class = %error.class(),
+            transient = error.is_transient(),
+            %error,
+            "probe failed"
+        ),
     }
+    outcome
 }
 
 /// A probe outcome from the schedule.

@@ -161,6 +161,56 @@ impl ProbeError {
         }
     }
 
+    /// The same error, same class, with a note added to what it says (for example what another
+    /// part of the probe said).
+    pub fn with_note(self, note: &str) -> Self {
+        let add = |text: String| format!("{text}; {note}");
+        match self {
+            ProbeError::Auth { message } => ProbeError::Auth {
+                message: add(message),
+            },
+            ProbeError::Throttled {
+                message,
+                retry_after,
+            } => ProbeError::Throttled {
+                message: add(message),
+                retry_after,
+            },
+            ProbeError::Network { message } => ProbeError::Network {
+                message: add(message),
+            },
+            // The limit comes last when shown, so the note goes beside what was asked.
+            ProbeError::Timeout { what, after } => ProbeError::Timeout {
+                what: format!("{what} ({note})"),
+                after,
+            },
+            ProbeError::Http {
+                what,
+                status,
+                hint,
+                retry_after,
+            } => ProbeError::Http {
+                what,
+                status,
+                hint: Some(match hint {
+                    Some(hint) => add(hint),
+                    None => note.to_string(),
+                }),
+                retry_after,
+            },
+            ProbeError::Drift { what, detail } => ProbeError::Drift {
+                what,
+                detail: add(detail),
+            },
+            ProbeError::Credits { message } => ProbeError::Credits {
+                message: add(message),
+            },
+            ProbeError::Config { message } => ProbeError::Config {
+                message: add(message),
+            },
+        }
+    }
+
     /// A drift error: the shorthand parsers use for "answered, but not in the expected shape".
     pub fn drift(what: impl Into<String>, detail: impl Into<String>) -> Self {
         ProbeError::Drift {
@@ -236,5 +286,20 @@ mod tests {
         };
         assert_eq!(e.to_string(), "GET /x: HTTP 503 (server error)");
         assert_eq!(e.class().as_str(), "http");
+        let noted = e.with_note("and the other view said nothing");
+        assert_eq!(
+            noted.to_string(),
+            "GET /x: HTTP 503 (server error; and the other view said nothing)"
+        );
+        assert_eq!(noted.class().as_str(), "http");
+        let timeout = ProbeError::Timeout {
+            what: "GET /a".into(),
+            after: Duration::from_secs(2),
+        }
+        .with_note("and GET /b: empty body");
+        assert_eq!(
+            timeout.to_string(),
+            "GET /a (and GET /b: empty body): no complete answer within 2s"
+        );
     }
 }

@@ -356,9 +356,16 @@ fn admin_center(
         (Err(feed_error), Err(post_error)) => {
             return Err(combine(feed_error, &post_error));
         }
-        (Ok(_), Err(error)) | (Err(error), Ok(_)) => {
+        (Ok(_), Err(error)) => {
             // One view says Available, the other gave nothing usable: not enough for green.
-            return Err(error);
+            return Err(
+                error.with_note("the feed alone says Available, which is not enough for green")
+            );
+        }
+        (Err(error), Ok(_)) => {
+            return Err(
+                error.with_note("the post alone says Available, which is not enough for green")
+            );
         }
     };
 
@@ -417,56 +424,18 @@ fn combine(feed_error: ProbeError, post_error: &ProbeError) -> ProbeError {
     if feed_error == *post_error {
         return feed_error;
     }
-    let and_post = format!("and {post_error}");
-    match feed_error {
-        ProbeError::Drift { detail, .. } => {
-            let detail = match post_error {
-                ProbeError::Drift { detail: post, .. } if *post == detail => detail,
-                ProbeError::Drift { detail: post, .. } => format!("feed: {detail}; post: {post}"),
-                _ => format!("feed: {detail}; post: {post_error}"),
-            };
+    match (&feed_error, post_error) {
+        (ProbeError::Drift { detail: feed, .. }, ProbeError::Drift { detail: post, .. }) => {
             ProbeError::Drift {
                 what: "GET /api/feed/mac and GET /api/posts/mac".to_string(),
-                detail,
+                detail: if feed == post {
+                    feed.clone()
+                } else {
+                    format!("feed: {feed}; post: {post}")
+                },
             }
         }
-        ProbeError::Http {
-            what,
-            status,
-            hint,
-            retry_after,
-        } => ProbeError::Http {
-            what,
-            status,
-            hint: Some(match hint {
-                Some(hint) => format!("{hint}; {and_post}"),
-                None => and_post,
-            }),
-            retry_after,
-        },
-        ProbeError::Timeout { what, after } => ProbeError::Timeout {
-            what: format!("{post_error}; and {what}"),
-            after,
-        },
-        ProbeError::Auth { message } => ProbeError::Auth {
-            message: format!("{message}; {and_post}"),
-        },
-        ProbeError::Network { message } => ProbeError::Network {
-            message: format!("{message}; {and_post}"),
-        },
-        ProbeError::Throttled {
-            message,
-            retry_after,
-        } => ProbeError::Throttled {
-            message: format!("{message}; {and_post}"),
-            retry_after,
-        },
-        ProbeError::Credits { message } => ProbeError::Credits {
-            message: format!("{message}; {and_post}"),
-        },
-        ProbeError::Config { message } => ProbeError::Config {
-            message: format!("{message}; {and_post}"),
-        },
+        _ => feed_error.with_note(&format!("and {post_error}")),
     }
 }
 
