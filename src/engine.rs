@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use statusmon_channels::http::Fetcher;
 use statusmon_channels::status_site::StatusSite;
-use statusmon_channels::{Channel, ChannelKind, Observation, ProbeError};
+use statusmon_channels::{Channel, Observation, ProbeError};
 use tokio::sync::mpsc;
 
 use crate::config::{ChannelConfig, ChannelSettings, Config};
@@ -212,8 +212,6 @@ pub async fn probe_once(channel: &dyn Channel, limit: Duration) -> Result<Observ
 pub struct ProbeReport {
     /// Channel id.
     pub channel: String,
-    /// Kind, for labels.
-    pub kind: ChannelKind,
     /// What happened.
     pub outcome: Result<Observation, ProbeError>,
     /// When it finished.
@@ -251,7 +249,6 @@ pub fn spawn_schedule(
                     let outcome = probe_once(channel.as_ref(), limit).await;
                     let report = ProbeReport {
                         channel: channel.id().to_string(),
-                        kind: channel.kind(),
                         outcome,
                         at: Utc::now(),
                     };

@@ -337,6 +337,40 @@ async fn every_hostile_answer_is_unknown_with_a_classified_error_and_exit_3() {
 }
 
 #[tokio::test]
+async fn a_redirect_to_a_sign_in_page_says_where_it_landed_without_its_query() {
+    let upstream = mock(vec![
+        (
+            "/api",
+            Reply::html(302, "").header("location", "/login?token=s3cr3t"),
+        ),
+        (
+            "/login",
+            Reply::html(200, "<html><body><form>Sign in</form></body></html>"),
+        ),
+    ])
+    .await;
+    let document = status_document(site_config(&upstream.base_url, "")).await;
+    let error = document.channels[0]
+        .error
+        .as_ref()
+        .expect("an error is shown");
+    assert_eq!(error.class, ErrorClass::Drift);
+    assert!(
+        error
+            .message
+            .contains("after a redirect to http://127.0.0.1:"),
+        "{}",
+        error.message
+    );
+    assert!(error.message.contains("/login"), "{}", error.message);
+    assert!(
+        !error.message.contains("s3cr3t"),
+        "query strings are not shown: {}",
+        error.message
+    );
+}
+
+#[tokio::test]
 async fn unreachable_site_is_a_network_error_said_plainly() {
     // Bind and drop a listener, so nothing listens on the port.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

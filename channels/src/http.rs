@@ -60,15 +60,6 @@ impl Expect {
     }
 }
 
-/// A success response that passed the gate.
-#[derive(Debug, Clone)]
-pub struct Fetched {
-    /// The body, at most [`Limits::max_body`] bytes, never empty.
-    pub body: Vec<u8>,
-    /// The URL that finally answered, after redirects.
-    pub final_url: String,
-}
-
 /// An HTTP client with a channel's limits.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
@@ -82,14 +73,10 @@ impl Fetcher {
         Fetcher { client, limits }
     }
 
-    /// The limits in force.
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    /// GETs `url` and returns its body if, and only if, it is a success of the expected kind.
-    /// `what` names the request in messages (e.g. `GET /api/feed/mac`).
-    pub async fn get(&self, url: &str, what: &str, expect: Expect) -> Result<Fetched, ProbeError> {
+    /// GETs `url` and returns its body (at most [`Limits::max_body`] bytes, never empty) if, and
+    /// only if, it is a success of the expected kind. `what` names the request in messages (e.g.
+    /// `GET /api/feed/mac`).
+    pub async fn get(&self, url: &str, what: &str, expect: Expect) -> Result<Vec<u8>, ProbeError> {
         let limit = self.limits.timeout;
         match tokio::time::timeout(limit, self.get_unbounded(url, what, expect)).await {
             Ok(result) => result,
@@ -105,7 +92,7 @@ impl Fetcher {
         url: &str,
         what: &str,
         expect: Expect,
-    ) -> Result<Fetched, ProbeError> {
+    ) -> Result<Vec<u8>, ProbeError> {
         let response = self
             .client
             .get(url)
@@ -115,7 +102,8 @@ impl Fetcher {
             .await
             .map_err(|e| transport_error(&e, what, self.limits.timeout))?;
         let status = response.status().as_u16();
-        let final_url = response.url().to_string();
+        // Where a redirect chain ended, for messages: a sign-in page is recognizable by its URL.
+        let redirected = (response.url().as_str() != url).then(|| redact(response.url()));
         if let Some(error) = classify_status(status, response.headers(), what, Utc::now()) {
             return Err(error);
         }
@@ -137,9 +125,23 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        gate(what, expect, media_type.as_deref(), &body)?;
-        Ok(Fetched { body, final_url })
+        gate(what, expect, media_type.as_deref(), &body).map_err(|error| match &redirected {
+            Some(to) => error.with_note(&format!("after a redirect to {to}")),
+            None => error,
+        })?;
+        Ok(body)
     }
+}
+
+/// A URL as we show it: scheme, host, port and path only, so no query-string token or
+/// credential of a sign-in redirect ends up in a message.
+fn redact(url: &reqwest::Url) -> String {
+    let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or("?"));
+    if let Some(port) = url.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(url.path());
+    shown
 }
 
 fn oversized(what: &str, cap: usize) -> ProbeError {

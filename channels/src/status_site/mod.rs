@@ -148,7 +148,7 @@ impl StatusSite {
     async fn fetch(&self, path: String, expect: Expect) -> Result<Vec<u8>, ProbeError> {
         let url = format!("{}{path}", self.base);
         let what = format!("GET {path}");
-        self.fetcher.get(&url, &what, expect).await.map(|f| f.body)
+        self.fetcher.get(&url, &what, expect).await
     }
 }
 
