@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
-use crate::simulator::{self, Scenario};
+use crate::simulator::{self, GraphScenario, Scenario};
 use crate::status::{self, StatusDocument};
 
 /// Exit codes of `status` (Nagios plugin convention).
@@ -77,10 +77,17 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8900", value_name = "ADDR")]
         listen: SocketAddr,
-        /// Scenario to start with; switch later with `PUT /_sim/scenario/NAME`.
+        /// Scenario of the public status site to start with; switch later with
+        /// `PUT /_sim/scenario/NAME`.
         #[arg(long, default_value = "healthy", value_name = "NAME", value_parser = parse_scenario,
               long_help = scenario_help())]
         scenario: Scenario,
+        /// Scenario of Graph (every tenant) to start with; switch later with
+        /// `PUT /_sim/graph/scenario/NAME` or per tenant with
+        /// `PUT /_sim/graph/tenants/TENANT/scenario/NAME`.
+        #[arg(long, default_value = "healthy", value_name = "NAME", value_parser = parse_graph_scenario,
+              long_help = graph_scenario_help())]
+        graph_scenario: GraphScenario,
     },
     /// Run a scripted outage against the built-in simulator and show each change as it happens
     /// (no credentials or internet needed; about 35 seconds).
@@ -93,6 +100,18 @@ pub enum Command {
 
 fn parse_scenario(name: &str) -> Result<Scenario, String> {
     name.parse::<Scenario>().map_err(|e| e.to_string())
+}
+
+fn parse_graph_scenario(name: &str) -> Result<GraphScenario, String> {
+    name.parse::<GraphScenario>().map_err(|e| e.to_string())
+}
+
+fn graph_scenario_help() -> String {
+    let mut lines = vec!["Scenario of Graph (every tenant) to start with:".to_string()];
+    for s in GraphScenario::ALL {
+        lines.push(format!("  {s:<24} {}", s.description()));
+    }
+    lines.join("\n")
 }
 
 fn scenario_help() -> String {
@@ -110,8 +129,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Probe { channel, json } => probe(&cli.config, &channel, json).await,
         Command::Status { json } => status(&cli.config, json).await,
         Command::Run => run_daemon(&cli.config).await,
-        Command::Simulate { listen, scenario } => {
-            simulator::serve_until_ctrl_c(listen, scenario).await?;
+        Command::Simulate {
+            listen,
+            scenario,
+            graph_scenario,
+        } => {
+            simulator::serve_until_ctrl_c_with_graph(listen, scenario, graph_scenario).await?;
             Ok(exit::OK)
         }
         Command::Demo { speed } => demo(speed).await,
@@ -383,12 +406,23 @@ fn indent(text: &str) -> String {
         .collect()
 }
 
-/// The demo's config: the real loader, pointed at the simulator, with short intervals.
+/// The demo's config: the real loader, pointed at the simulator, with short intervals. The
+/// simulator's client secret comes in through the environment override, as a real one would.
 fn demo_config(base_url: &str, speed: u32) -> anyhow::Result<Config> {
     let interval = humantime::format_duration(Duration::from_secs(1) / speed);
     let timeout = humantime::format_duration(Duration::from_millis(800) / speed);
     let text = format!(
         r#"
+[[channels]]
+id = "contoso-graph"
+kind = "graph"
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "statusmon-demo"
+authority = "{base_url}"
+graph_url = "{base_url}"
+interval = "{interval}"
+timeout = "{timeout}"
+
 [[channels]]
 id = "m365-public"
 kind = "m365_status_site"
@@ -399,17 +433,27 @@ timeout = "{timeout}"
 [[targets]]
 id = "contoso"
 name = "Contoso Microsoft 365"
-channels = ["m365-public"]
+channels = ["contoso-graph", "m365-public"]
 "#
     );
-    config::parse(&text, Path::new("(demo)"), std::iter::empty())
-        .map_err(|e| anyhow::anyhow!("demo config: {e}"))
+    let env = [(
+        "STATUSMON_CHANNEL__CONTOSO_GRAPH__CLIENT_SECRET".to_string(),
+        simulator::SIM_CLIENT_SECRET.to_string(),
+    )];
+    config::parse(&text, Path::new("(demo)"), env).map_err(|e| anyhow::anyhow!("demo config: {e}"))
+}
+
+/// What one step of the demo changes in the simulator.
+#[derive(Debug, Clone, Copy)]
+enum Upstream {
+    Site(Scenario),
+    Graph(GraphScenario),
 }
 
 /// One step of the demo script.
 struct Step {
     after: Duration,
-    scenario: Scenario,
+    change: Upstream,
     narration: &'static str,
 }
 
@@ -425,7 +469,7 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
         sim.base_url()
     );
     println!(
-        "  target \"contoso\" watches the public status site (channel m365-public), probed every {}.",
+        "  target \"contoso\" watches Graph (contoso-graph, primary) and the public status site (m365-public), each probed every {}.",
         humantime::format_duration(Duration::from_secs(1) / speed)
     );
     println!(
@@ -434,38 +478,49 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
     let steps = [
         Step {
             after: Duration::from_secs(5),
-            scenario: Scenario::AdminDegraded,
-            narration: "Microsoft posts \"Service degradation\" for the admin center",
+            change: Upstream::Graph(GraphScenario::Advisory),
+            narration: "Microsoft posts an Exchange advisory in the tenant's Service health (Graph)",
         },
         Step {
             after: Duration::from_secs(6),
-            scenario: Scenario::Healthy,
-            narration: "Microsoft posts recovery; green needs 2 good observations in a row (recover_threshold)",
+            change: Upstream::Graph(GraphScenario::Failing),
+            narration: "the admin portal API (Graph) starts failing with HTTP 503: the status now rests on the public site",
         },
         Step {
             after: Duration::from_secs(6),
-            scenario: Scenario::DriftHtmlShell,
-            narration: "the site answers its API paths with the HTML app shell (200 text/html): drift, never green",
+            change: Upstream::Site(Scenario::AdminDegraded),
+            narration: "the public site reports the admin center degraded: the outage is on Microsoft's side",
+        },
+        Step {
+            after: Duration::from_secs(6),
+            change: Upstream::Site(Scenario::FailingHang),
+            narration: "the public site stops answering too: blind, last known verdicts kept",
         },
         Step {
             after: Duration::from_secs(5),
-            scenario: Scenario::FailingHang,
-            narration: "the site stops answering; probes time out (the channel stays failing, now with class timeout)",
+            change: Upstream::Site(Scenario::Healthy),
+            narration: "the public site is back: degraded visibility, from the fallback",
         },
         Step {
-            after: Duration::from_secs(6),
-            scenario: Scenario::Healthy,
-            narration: "the site is back",
+            after: Duration::from_secs(4),
+            change: Upstream::Graph(GraphScenario::Healthy),
+            narration: "Graph is back: full visibility",
         },
     ];
     let script = async {
         for step in steps {
             tokio::time::sleep(step.after / speed).await;
-            sim.set_scenario(step.scenario);
-            say(&format!(
-                "▶ {} [simulator: {}]",
-                step.narration, step.scenario
-            ));
+            let what = match step.change {
+                Upstream::Site(scenario) => {
+                    sim.set_scenario(scenario);
+                    format!("site: {scenario}")
+                }
+                Upstream::Graph(scenario) => {
+                    sim.set_graph_scenario(scenario);
+                    format!("graph: {scenario}")
+                }
+            };
+            say(&format!("▶ {} [simulator {what}]", step.narration));
         }
         tokio::time::sleep(Duration::from_secs(5) / speed).await;
     };
@@ -485,7 +540,7 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
         .map(|t| t.admin_plane.verdict)
         .unwrap_or(Health::Unknown);
     println!(
-        "demo over (admin center now {admin}). Try: statusmon simulate --scenario admin-degraded, then point config.toml at it."
+        "demo over (admin center now {admin}). Try: statusmon simulate --graph-scenario incident, then point a config at it."
     );
     Ok(exit::OK)
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde::Deserialize;
 use statusmon_channels::ChannelKind;
+use statusmon_channels::graph::{self, Budget, Credential};
 use statusmon_channels::http::Limits;
 use statusmon_channels::status_site::{PostLeaf, StatusSiteConfig};
 
@@ -67,7 +68,7 @@ pub struct StoreConfig {
 }
 
 /// One `[[channels]]` entry.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ChannelConfig {
     /// Unique id.
     pub id: String,
@@ -84,10 +85,12 @@ pub struct ChannelConfig {
 }
 
 /// Kind-specific settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum ChannelSettings {
     /// `kind = "m365_status_site"`.
     M365StatusSite(StatusSiteConfig),
+    /// `kind = "graph"`.
+    Graph(GraphSettings),
 }
 
 impl ChannelSettings {
@@ -95,8 +98,28 @@ impl ChannelSettings {
     pub fn kind(&self) -> ChannelKind {
         match self {
             ChannelSettings::M365StatusSite(_) => ChannelKind::M365StatusSite,
+            ChannelSettings::Graph(_) => ChannelKind::Graph,
         }
     }
+}
+
+/// A Graph channel's settings. Credentials are optional here: a channel without them runs as
+/// `disabled`, with a message saying what to set, so the same config works before the app
+/// registration exists.
+#[derive(Debug, Clone)]
+pub struct GraphSettings {
+    /// The tenant (GUID or domain).
+    pub tenant_id: String,
+    /// The app registration's id, once set.
+    pub client_id: Option<String>,
+    /// The credential, or what to set to get one.
+    pub credential: Result<Credential, String>,
+    /// The sign-in host (national clouds and the simulator override it).
+    pub authority: String,
+    /// The Graph host.
+    pub graph_url: String,
+    /// The per-tenant request budget.
+    pub budget: Budget,
 }
 
 impl ChannelConfig {
@@ -235,6 +258,34 @@ fn duration<'de, D: serde::Deserializer<'de>>(
     })
 }
 
+/// `kind = "graph"` keys.
+const GRAPH_KEYS: &[&str] = &[
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_secret_file",
+    "certificate_file",
+    "private_key_file",
+    "authority",
+    "graph_url",
+    "budget_per_minute",
+    "budget_per_hour",
+];
+
+#[derive(Debug, Deserialize)]
+struct RawGraph {
+    tenant_id: String,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    client_secret_file: Option<PathBuf>,
+    certificate_file: Option<PathBuf>,
+    private_key_file: Option<PathBuf>,
+    authority: Option<String>,
+    graph_url: Option<String>,
+    budget_per_minute: Option<u32>,
+    budget_per_hour: Option<u32>,
+}
+
 /// `kind = "m365_status_site"` keys.
 const STATUS_SITE_KEYS: &[&str] = &["base_url", "posts", "max_source_age"];
 
@@ -333,6 +384,19 @@ pub fn parse(
 
     let mut channels = Vec::new();
     let mut seen = BTreeSet::new();
+    // Channels whose client_secret is written in the file rather than set from the environment.
+    let inline_secrets: BTreeSet<usize> = raw
+        .channels
+        .iter()
+        .enumerate()
+        .filter(|(i, table)| {
+            table.contains_key("client_secret")
+                && !overridden
+                    .iter()
+                    .any(|(key, _)| *key == format!("channels[{i}].client_secret"))
+        })
+        .map(|(i, _)| i)
+        .collect();
     for (index, table) in raw.channels.into_iter().enumerate() {
         // A channel with a bad key is still declared: its targets should not also fail.
         let declared_id = table.get("id").and_then(|v| v.as_str()).map(str::to_string);
@@ -417,7 +481,7 @@ pub fn parse(
     }
 
     let used: BTreeSet<&String> = targets.iter().flat_map(|t| &t.channels).collect();
-    let warnings = channels
+    let mut warnings: Vec<String> = channels
         .iter()
         .filter(|c| !used.contains(&c.id))
         .map(|c| {
@@ -427,6 +491,32 @@ pub fn parse(
             )
         })
         .collect();
+    for (index, channel) in channels.iter().enumerate() {
+        let ChannelSettings::Graph(settings) = &channel.kind else {
+            continue;
+        };
+        if inline_secrets.contains(&index) {
+            warnings.push(format!(
+                "channel {:?}: client_secret is written in the file; prefer client_secret_file or \
+                 STATUSMON_CHANNEL__{}__CLIENT_SECRET",
+                channel.id,
+                env_id(&channel.id)
+            ));
+        }
+        // Each probe makes at least two Graph requests (service overviews and issues).
+        let per_hour = 2.0 * 3600.0 / channel.interval.as_secs_f64();
+        if per_hour > f64::from(settings.budget.per_hour.get()) {
+            warnings.push(format!(
+                "channel {:?}: every {} needs at least {per_hour:.0} requests an hour, beyond its \
+                 budget of {}/h; some probes will be refused locally (throttled). An interval of \
+                 {}s or more fits.",
+                channel.id,
+                humantime::format_duration(channel.interval),
+                settings.budget.per_hour,
+                (7200 / settings.budget.per_hour.get()).max(1) + 1
+            ));
+        }
+    }
     Ok(Config {
         source: path.to_path_buf(),
         server: ServerConfig { listen },
@@ -489,6 +579,7 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
         })?;
     let kind_keys = match kind {
         ChannelKind::M365StatusSite => STATUS_SITE_KEYS,
+        ChannelKind::Graph => GRAPH_KEYS,
     };
     if let Some(key) = rest.keys().find(|k| !kind_keys.contains(&k.as_str())) {
         let mut known: Vec<&str> = COMMON_KEYS.to_vec();
@@ -504,6 +595,7 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
 
     let interval = common.interval.unwrap_or(match kind {
         ChannelKind::M365StatusSite => Duration::from_secs(120),
+        ChannelKind::Graph => Duration::from_secs(60),
     });
     if interval < Duration::from_millis(100) {
         return Err((at("interval"), "must be at least 100ms".into()));
@@ -533,6 +625,8 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
         ));
     }
     let max_body = match common.max_body {
+        // A Graph issues page holds up to 1000 issues with their posts.
+        None if kind == ChannelKind::Graph => 8 * 1024 * 1024,
         None => default_limits.max_body,
         Some(n) if (1024..=64 * 1024 * 1024).contains(&n) => n as usize,
         Some(n) => {
@@ -586,6 +680,16 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
                 max_source_age: raw.max_source_age,
             })
         }
+        ChannelKind::Graph => {
+            let raw: RawGraph = serde_path_to_error::deserialize(toml::Value::Table(rest))
+                .map_err(|e| {
+                    (
+                        at(&e.path().to_string()),
+                        e.into_inner().message().to_string(),
+                    )
+                })?;
+            ChannelSettings::Graph(graph_settings(&common.id, raw, &at)?)
+        }
     };
     Ok(ChannelConfig {
         id: common.id,
@@ -594,6 +698,112 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
         max_age,
         limits: Limits { timeout, max_body },
         kind: settings,
+    })
+}
+
+/// Validates a Graph channel's keys and reads its credential files. Missing credentials are not
+/// an error (the channel runs as `disabled` and says what to set); unreadable or contradictory
+/// ones are.
+fn graph_settings(
+    id: &str,
+    raw: RawGraph,
+    at: &dyn Fn(&str) -> String,
+) -> Result<GraphSettings, (String, String)> {
+    if raw.tenant_id.trim().is_empty() {
+        return Err((at("tenant_id"), "must not be empty".into()));
+    }
+    let authority = raw
+        .authority
+        .unwrap_or_else(|| graph::DEFAULT_AUTHORITY.to_string());
+    check_url(&authority).map_err(|p| (at("authority"), p))?;
+    let graph_url = raw
+        .graph_url
+        .unwrap_or_else(|| graph::DEFAULT_GRAPH_URL.to_string());
+    check_url(&graph_url).map_err(|p| (at("graph_url"), p))?;
+    let defaults = Budget::default();
+    let positive = |key: &str, value: Option<u32>, default: std::num::NonZeroU32| match value {
+        None => Ok(default),
+        Some(n) => {
+            std::num::NonZeroU32::new(n).ok_or_else(|| (at(key), "must be at least 1".into()))
+        }
+    };
+    let budget = Budget {
+        per_minute: positive(
+            "budget_per_minute",
+            raw.budget_per_minute,
+            defaults.per_minute,
+        )?,
+        per_hour: positive("budget_per_hour", raw.budget_per_hour, defaults.per_hour)?,
+    };
+
+    let env_name = format!("STATUSMON_CHANNEL__{}__CLIENT_SECRET", env_id(id));
+    let secret = match (raw.client_secret, &raw.client_secret_file) {
+        (Some(_), Some(_)) => {
+            return Err((
+                at("client_secret_file"),
+                format!("set either client_secret_file or client_secret ({env_name}), not both"),
+            ));
+        }
+        (Some(secret), None) => Some(secret),
+        (None, Some(path)) => Some(
+            read_secret_file("client_secret_file", path)
+                .map_err(|p| (at("client_secret_file"), p))?,
+        ),
+        (None, None) => None,
+    };
+    let certificate = match (&raw.certificate_file, &raw.private_key_file) {
+        (Some(cert), Some(key)) => {
+            let certificate_pem = std::fs::read_to_string(cert).map_err(|e| {
+                (
+                    at("certificate_file"),
+                    format!("cannot read {}: {e}", cert.display()),
+                )
+            })?;
+            let private_key_pem = read_secret_file("private_key_file", key)
+                .map_err(|p| (at("private_key_file"), p))?;
+            Some(Credential::Certificate {
+                certificate_pem,
+                private_key_pem,
+            })
+        }
+        (Some(_), None) => {
+            return Err((
+                at("private_key_file"),
+                "certificate_file is set but private_key_file is not; set both".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                at("certificate_file"),
+                "private_key_file is set but certificate_file is not; set both".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    let credential = match (secret, certificate, &raw.client_id) {
+        (Some(_), Some(_), _) => {
+            return Err((
+                at("certificate_file"),
+                "both a client secret and a certificate are set; choose one".into(),
+            ));
+        }
+        (_, _, None) => Err(
+            "no client_id: set client_id to the app registration's Application (client) ID".into(),
+        ),
+        (Some(secret), None, Some(_)) => Ok(Credential::Secret(secret)),
+        (None, Some(certificate), Some(_)) => Ok(certificate),
+        (None, None, Some(_)) => Err(format!(
+            "no credentials: set client_secret_file, or {env_name}, or certificate_file and \
+             private_key_file"
+        )),
+    };
+    Ok(GraphSettings {
+        tenant_id: raw.tenant_id,
+        client_id: raw.client_id,
+        credential,
+        authority,
+        graph_url,
+        budget,
     })
 }
 

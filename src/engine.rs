@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
+use statusmon_channels::graph::{Graph, GraphConfig};
 use statusmon_channels::http::Fetcher;
 use statusmon_channels::status_site::StatusSite;
 use statusmon_channels::{Channel, Observation, ProbeError};
@@ -53,6 +54,23 @@ pub fn build_channel(
             settings.clone(),
             fetcher,
         )?)),
+        ChannelSettings::Graph(settings) => {
+            let missing = |message: String| ProbeError::Config { message };
+            let credential = settings.credential.clone().map_err(missing)?;
+            let client_id = settings
+                .client_id
+                .clone()
+                .ok_or_else(|| missing("no client_id".to_string()))?;
+            let graph = GraphConfig {
+                tenant_id: settings.tenant_id.clone(),
+                client_id,
+                credential,
+                authority: settings.authority.clone(),
+                graph_url: settings.graph_url.clone(),
+                budget: settings.budget,
+            };
+            Ok(Arc::new(Graph::new(config.id.clone(), graph, fetcher)?))
+        }
     }
 }
 

@@ -265,6 +265,9 @@ pub struct AdminPlane {
     pub verdict: Health,
     /// The deciding channel.
     pub source: Option<String>,
+    /// While the primary channel is down: whose side the outage is likely on, judged from the
+    /// admin center's own status (design §3 rule 6).
+    pub explanation: Option<String>,
 }
 
 /// The primary channel's own health (design §3 rule 6): an event distinct from any service.
@@ -424,18 +427,21 @@ pub fn resolve_target(
         Some((position, record)) => confidence_of(position, record.kind),
         None => Confidence::Low,
     };
-    let admin_plane = services
+    let mut admin_plane = services
         .iter()
         .find(|s| s.id == ADMIN_CENTER)
         .map(|s| AdminPlane {
             verdict: s.verdict,
             source: s.source.clone(),
+            explanation: None,
         })
         .unwrap_or(AdminPlane {
             verdict: Health::Unknown,
             source: None,
+            explanation: None,
         });
-    let primary = primary_report(spec, channels, &admin_plane, now);
+    let (primary, side) = primary_report(spec, channels, &admin_plane, now);
+    admin_plane.explanation = side;
     (
         TargetResolution {
             id: spec.id.clone(),
@@ -735,21 +741,23 @@ pub fn synthetic_incident_id(service: Option<&str>, title: &str) -> String {
     format!("{}-{:08x}", service.unwrap_or("incident"), hash >> 32)
 }
 
-/// Rule 6: the primary channel's trouble as its own event, with whose side it is likely on.
+/// Rule 6: the primary channel's trouble as its own event, and whose side it is likely on (the
+/// second value, also shown on the admin plane).
 fn primary_report(
     spec: &TargetSpec,
     channels: &BTreeMap<String, ChannelRecord>,
     admin_plane: &AdminPlane,
     now: DateTime<Utc>,
-) -> PrimaryReport {
+) -> (PrimaryReport, Option<String>) {
     let Some(primary) = spec.channels.first().and_then(|id| channels.get(id)) else {
-        return PrimaryReport {
+        let report = PrimaryReport {
             channel: spec.channels.first().cloned().unwrap_or_default(),
             state: ChannelState::Disabled,
             since: None,
             error_class: None,
             explanation: Some("the primary channel is not configured".to_string()),
         };
+        return (report, None);
     };
     let state = primary.state(now);
     let since = match state {
@@ -757,11 +765,14 @@ fn primary_report(
         ChannelState::Failing => primary.failing_since,
         ChannelState::Stale | ChannelState::Disabled => primary.last_success,
     };
+    let name = match primary.kind {
+        ChannelKind::Graph => format!("the admin portal API ({})", primary.id),
+        _ => primary.id.clone(),
+    };
     let what = match state {
         ChannelState::Fresh => None,
         ChannelState::Failing => Some(format!(
-            "{} unavailable{}: {}",
-            primary.id,
+            "{name} unavailable{}: {}",
             since
                 .map(|t| format!(
                     " since {}",
@@ -776,15 +787,13 @@ fn primary_report(
         )),
         ChannelState::Stale => Some(match primary.last_success {
             Some(at) => format!(
-                "{} has had no good answer for {}",
-                primary.id,
+                "{name} has had no good answer for {}",
                 statusmon_channels::error::humanize(Duration::from_secs(age(at, now).as_secs()))
             ),
-            None => format!("{} has not answered yet", primary.id),
+            None => format!("{name} has not answered yet"),
         }),
         ChannelState::Disabled => Some(format!(
-            "{} is disabled: {}",
-            primary.id,
+            "{name} is disabled: {}",
             primary.disabled.as_deref().unwrap_or("switched off")
         )),
     };
@@ -803,18 +812,19 @@ fn primary_report(
         },
         _ => None,
     };
-    let explanation = match (what, side) {
+    let explanation = match (what, &side) {
         (Some(w), Some(s)) => Some(format!("{w}. {s}.")),
         (Some(w), None) => Some(w),
         (None, _) => None,
     };
-    PrimaryReport {
+    let report = PrimaryReport {
         channel: primary.id.clone(),
         state,
         since,
         error_class: primary.error.as_ref().map(ProbeError::class),
         explanation,
-    }
+    };
+    (report, side)
 }
 
 /// All channel ids the given targets use, each once.

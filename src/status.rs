@@ -397,6 +397,10 @@ fn target_changes(
         && old.map(|t| t.primary.state) != Some(target.primary.state)
     {
         out.push(Change(format!("target {}: {explanation}", target.id)));
+    } else if let Some(side) = &target.admin_plane.explanation
+        && old.map(|t| &t.admin_plane.explanation) != Some(&target.admin_plane.explanation)
+    {
+        out.push(Change(format!("target {}: {side}", target.id)));
     }
 
     // Services that changed the same way (from, to, detail), in first-seen order.

@@ -285,12 +285,14 @@ async fn the_demo_plays_the_whole_outage() {
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "first round complete",
-        "Microsoft 365 admin center: operational → advisory",
-        "advisory → operational",
-        "visibility full → blind",
-        "fresh → failing (drift:",
-        "still failing (timeout",
-        "visibility blind → full",
+        "Exchange Online: operational → advisory",
+        "visibility full → degraded",
+        "the admin portal API (contoso-graph) unavailable",
+        "likely on our side",
+        "Microsoft's admin plane is having trouble",
+        "visibility degraded → blind",
+        "visibility blind → degraded",
+        "visibility degraded → full",
         "demo over (admin center now operational)",
     ] {
         assert!(

@@ -52,7 +52,9 @@ fn the_shipped_config_toml_parses_without_warnings_or_credentials() {
         .iter()
         .find(|c| c.id == "m365-public")
         .expect("m365-public");
-    let ChannelSettings::M365StatusSite(site) = &public.kind;
+    let ChannelSettings::M365StatusSite(site) = &public.kind else {
+        panic!("m365-public is not a status-site channel");
+    };
     assert_eq!(site.base_url, "https://status.cloud.microsoft");
     assert_eq!(
         public.max_age,
@@ -204,7 +206,9 @@ fn environment_overrides_reach_channels_and_sections() {
         ],
     )
     .expect("overrides are valid");
-    let ChannelSettings::M365StatusSite(site) = &config.channels[0].kind;
+    let ChannelSettings::M365StatusSite(site) = &config.channels[0].kind else {
+        panic!("not a status-site channel");
+    };
     assert_eq!(site.base_url, "http://127.0.0.1:9");
     assert!(!config.channels[0].enabled);
     assert_eq!(config.server.listen.port(), 9999);
@@ -262,4 +266,207 @@ fn secret_files_are_read_trimmed_and_never_echoed() {
     );
     let error = config::read_secret_file("k", &dir.path().join("missing")).expect_err("missing");
     assert!(error.contains("cannot read secret file"), "{error}");
+}
+
+const GRAPH: &str = r#"
+[[channels]]
+id = "contoso-graph"
+kind = "graph"
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+[[targets]]
+id = "contoso"
+channels = ["contoso-graph"]
+"#;
+
+fn graph_settings(config: &config::Config) -> &config::GraphSettings {
+    match &config.channels[0].kind {
+        ChannelSettings::Graph(settings) => settings,
+        other => panic!("not a graph channel: {other:?}"),
+    }
+}
+
+#[test]
+fn the_three_tenant_example_parses_and_runs_without_credentials() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/three-tenants.toml");
+    let config = config::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(config.targets.len(), 3);
+    let graphs: Vec<&config::ChannelConfig> = config
+        .channels
+        .iter()
+        .filter(|c| matches!(c.kind, ChannelSettings::Graph(_)))
+        .collect();
+    assert_eq!(graphs.len(), 3);
+    for target in &config.targets {
+        assert_eq!(
+            target.channels.last().map(String::as_str),
+            Some("m365-public")
+        );
+    }
+    for channel in graphs {
+        let ChannelSettings::Graph(settings) = &channel.kind else {
+            unreachable!()
+        };
+        let missing = settings
+            .credential
+            .as_ref()
+            .expect_err("no credentials in the example");
+        assert!(missing.contains("CLIENT_SECRET"), "{missing}");
+    }
+}
+
+#[test]
+fn graph_credentials_come_from_the_environment_or_files_and_never_show() {
+    let secret = "s3cr3t-VALUE-xyz";
+    let config = parse_env(
+        GRAPH,
+        &[("STATUSMON_CHANNEL__CONTOSO_GRAPH__CLIENT_SECRET", secret)],
+    )
+    .expect("valid");
+    let settings = graph_settings(&config);
+    assert!(matches!(
+        settings.credential,
+        Ok(statusmon_channels::graph::Credential::Secret(_))
+    ));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(
+        !format!("{config:?}").contains(secret),
+        "Debug leaks the secret"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("secret");
+    std::fs::write(&file, format!("{secret}\n")).expect("write");
+    let text = GRAPH.replace(
+        "client_id = ",
+        &format!(
+            "client_secret_file = {:?}\nclient_id = ",
+            file.display().to_string()
+        ),
+    );
+    let config = parse(&text).expect("valid");
+    assert!(graph_settings(&config).credential.is_ok());
+
+    let inline = GRAPH.replace(
+        "client_id = ",
+        &format!("client_secret = \"{secret}\"\nclient_id = "),
+    );
+    let config = parse(&inline).expect("inline secrets work");
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("client_secret is written in the file")),
+        "{:?}",
+        config.warnings
+    );
+    assert!(!format!("{:?}", config.warnings).contains(secret));
+}
+
+#[test]
+fn graph_settings_have_sane_defaults_and_a_missing_credential_says_what_to_set() {
+    let config = parse(GRAPH).expect("valid without credentials");
+    let settings = graph_settings(&config);
+    assert_eq!(settings.authority, "https://login.microsoftonline.com");
+    assert_eq!(settings.graph_url, "https://graph.microsoft.com");
+    assert_eq!(settings.budget.per_minute.get(), 240);
+    assert_eq!(settings.budget.per_hour.get(), 800);
+    assert_eq!(config.channels[0].interval, Duration::from_secs(60));
+    let missing = settings.credential.as_ref().expect_err("no credential");
+    assert!(
+        missing.contains("client_secret_file")
+            && missing.contains("STATUSMON_CHANNEL__CONTOSO_GRAPH__CLIENT_SECRET")
+            && missing.contains("certificate_file"),
+        "{missing}"
+    );
+    let no_client =
+        parse(&GRAPH.replace("client_id = \"11111111-2222-3333-4444-555555555555\"", ""))
+            .expect("valid");
+    let missing = graph_settings(&no_client)
+        .credential
+        .as_ref()
+        .expect_err("no client id");
+    assert!(missing.contains("client_id"), "{missing}");
+}
+
+#[test]
+fn graph_mistakes_are_named() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("key.pem");
+    std::fs::write(
+        &key,
+        "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n",
+    )
+    .expect("write");
+    let cases: Vec<(String, &[&str])> = vec![
+        (
+            GRAPH.replace(
+                "tenant_id = \"contoso.onmicrosoft.com\"",
+                "tenant_id = \"\"",
+            ),
+            &["channels[0].tenant_id"],
+        ),
+        (
+            GRAPH.replace("kind = \"graph\"", "kind = \"graph\"\ntenant = \"x\""),
+            &["channels[0].tenant", "tenant_id"],
+        ),
+        (
+            GRAPH.replace("kind = \"graph\"", "kind = \"graph\"\nbudget_per_hour = 0"),
+            &["channels[0].budget_per_hour", "at least 1"],
+        ),
+        (
+            GRAPH.replace(
+                "kind = \"graph\"",
+                "kind = \"graph\"\ngraph_url = \"graph.microsoft.com\"",
+            ),
+            &["channels[0].graph_url"],
+        ),
+        (
+            GRAPH.replace(
+                "kind = \"graph\"",
+                &format!(
+                    "kind = \"graph\"\nprivate_key_file = {:?}",
+                    key.display().to_string()
+                ),
+            ),
+            &["channels[0].certificate_file", "set both"],
+        ),
+        (
+            GRAPH.replace(
+                "kind = \"graph\"",
+                "kind = \"graph\"\nclient_secret_file = \"/nonexistent/secret\"",
+            ),
+            &["channels[0].client_secret_file", "/nonexistent/secret"],
+        ),
+        (
+            GRAPH.replace(
+                "kind = \"graph\"",
+                "kind = \"graph\"\nbase_url = \"https://x\"",
+            ),
+            &["channels[0].base_url", "graph"],
+        ),
+    ];
+    for (text, needles) in cases {
+        let message = match parse(&text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        };
+        for needle in needles {
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        }
+    }
+}
+
+#[test]
+fn an_interval_beyond_the_graph_budget_is_warned_about() {
+    let config = parse(&GRAPH.replace("kind = \"graph\"", "kind = \"graph\"\ninterval = \"1s\""))
+        .expect("valid");
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("beyond its budget of 800/h")),
+        "{:?}",
+        config.warnings
+    );
 }

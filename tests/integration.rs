@@ -10,3 +10,4 @@ mod config;
 mod hostile;
 mod resolver;
 mod simulator;
+mod simulator_graph;

@@ -224,6 +224,11 @@ fn rule6_the_primarys_failure_is_reported_with_whose_side_it_is_on() {
     );
     assert!(text.contains("HTTP 503"), "{text}");
     assert!(text.contains("likely on our side"), "{text}");
+    let side = r.admin_plane.explanation.clone().unwrap_or_default();
+    assert!(
+        side.contains("likely on our side"),
+        "admin plane explains too: {side}"
+    );
 
     let site_degraded = answered("site", t0(), &[("mac", Health::Advisory)]);
     let r = resolve_once(&spec, vec![primary, site_degraded], t0() + secs(5));

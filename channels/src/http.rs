@@ -77,8 +77,23 @@ impl Fetcher {
     /// only if, it is a success of the expected kind. `what` names the request in messages (e.g.
     /// `GET /api/feed/mac`).
     pub async fn get(&self, url: &str, what: &str, expect: Expect) -> Result<Vec<u8>, ProbeError> {
+        self.get_with_headers(url, what, expect, HeaderMap::new())
+            .await
+    }
+
+    /// [`Fetcher::get`] with extra request headers (an `Authorization` bearer token, a `Prefer`),
+    /// under the same time limit, size cap, status classification and content-type gate.
+    ///
+    /// Header values never appear in an error: messages name only `what` and the redacted URL.
+    pub async fn get_with_headers(
+        &self,
+        url: &str,
+        what: &str,
+        expect: Expect,
+        headers: HeaderMap,
+    ) -> Result<Vec<u8>, ProbeError> {
         let limit = self.limits.timeout;
-        match tokio::time::timeout(limit, self.get_unbounded(url, what, expect)).await {
+        match tokio::time::timeout(limit, self.get_unbounded(url, what, expect, headers)).await {
             Ok(result) => result,
             Err(_elapsed) => Err(ProbeError::Timeout {
                 what: what.to_string(),
@@ -87,28 +102,67 @@ impl Fetcher {
         }
     }
 
-    async fn get_unbounded(
+    /// POSTs an `application/x-www-form-urlencoded` body and returns the answer whatever its
+    /// status, because an OAuth endpoint explains a refusal in the body of a 400. The body is
+    /// size-capped and the whole exchange time-limited like [`Fetcher::get`]; only a request that
+    /// got no complete answer is an error here. The caller classifies the status (with
+    /// [`classify_status`]) and gates the body (with [`gate`]).
+    ///
+    /// The form (which may carry a client secret or a signed assertion) never appears in an
+    /// error or a log line.
+    pub async fn post_form(
         &self,
         url: &str,
         what: &str,
         expect: Expect,
-    ) -> Result<Vec<u8>, ProbeError> {
-        let response = self
+        form: &[(&str, &str)],
+    ) -> Result<RawResponse, ProbeError> {
+        let limit = self.limits.timeout;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = self
             .client
-            .get(url)
+            .post(url)
             .header(reqwest::header::ACCEPT, expect.accept_header())
-            .timeout(self.limits.timeout)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+            .timeout(limit);
+        match tokio::time::timeout(limit, self.raw(request, what)).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(ProbeError::Timeout {
+                what: what.to_string(),
+                after: limit,
+            }),
+        }
+    }
+
+    async fn raw(
+        &self,
+        request: reqwest::RequestBuilder,
+        what: &str,
+    ) -> Result<RawResponse, ProbeError> {
+        let response = request
             .send()
             .await
             .map_err(|e| transport_error(&e, what, self.limits.timeout))?;
         let status = response.status().as_u16();
-        // Where a redirect chain ended, for messages: a sign-in page is recognizable by its URL.
-        let redirected = (response.url().as_str() != url).then(|| redact(response.url()));
-        if let Some(error) = classify_status(status, response.headers(), what, Utc::now()) {
-            return Err(error);
-        }
-        let media_type = media_type(response.headers());
-        let mut response = response;
+        let headers = response.headers().clone();
+        let media_type = media_type(&headers);
+        let body = self.read_capped(response, what).await?;
+        Ok(RawResponse {
+            status,
+            headers,
+            media_type,
+            body,
+        })
+    }
+
+    async fn read_capped(
+        &self,
+        mut response: reqwest::Response,
+        what: &str,
+    ) -> Result<Vec<u8>, ProbeError> {
         if let Some(len) = response.content_length()
             && len > self.limits.max_body as u64
         {
@@ -125,6 +179,33 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
+        Ok(body)
+    }
+
+    async fn get_unbounded(
+        &self,
+        url: &str,
+        what: &str,
+        expect: Expect,
+        headers: HeaderMap,
+    ) -> Result<Vec<u8>, ProbeError> {
+        let response = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, expect.accept_header())
+            .headers(headers)
+            .timeout(self.limits.timeout)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e, what, self.limits.timeout))?;
+        let status = response.status().as_u16();
+        // Where a redirect chain ended, for messages: a sign-in page is recognizable by its URL.
+        let redirected = (response.url().as_str() != url).then(|| redact(response.url()));
+        if let Some(error) = classify_status(status, response.headers(), what, Utc::now()) {
+            return Err(error);
+        }
+        let media_type = media_type(response.headers());
+        let body = self.read_capped(response, what).await?;
         gate(what, expect, media_type.as_deref(), &body).map_err(|error| match &redirected {
             Some(to) => error.with_note(&format!("after a redirect to {to}")),
             None => error,
@@ -133,9 +214,23 @@ impl Fetcher {
     }
 }
 
+/// A complete answer of any status, as [`Fetcher::post_form`] returns it: not yet classified or
+/// gated, but already size-capped.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The response headers (for `Retry-After`).
+    pub headers: HeaderMap,
+    /// The media type, lowercased and without parameters, when the answer named one.
+    pub media_type: Option<String>,
+    /// The body, at most [`Limits::max_body`] bytes (possibly empty).
+    pub body: Vec<u8>,
+}
+
 /// A URL as we show it: scheme, host, port and path only, so no query-string token or
 /// credential of a sign-in redirect ends up in a message.
-fn redact(url: &reqwest::Url) -> String {
+pub(crate) fn redact(url: &reqwest::Url) -> String {
     let mut shown = format!("{}://{}", url.scheme(), url.host_str().unwrap_or("?"));
     if let Some(port) = url.port() {
         shown.push_str(&format!(":{port}"));

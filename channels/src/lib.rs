@@ -10,6 +10,7 @@
 //! content type and classifies every failure, and the parsers are pure functions over bytes.
 
 pub mod error;
+pub mod graph;
 pub mod http;
 pub mod model;
 pub mod status_site;

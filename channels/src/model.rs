@@ -75,6 +75,8 @@ impl fmt::Display for Health {
 pub enum ChannelKind {
     /// Microsoft's public backup status site (`status.cloud.microsoft`).
     M365StatusSite,
+    /// Microsoft Graph service health (`admin/serviceAnnouncement`) of one tenant: the primary.
+    Graph,
 }
 
 impl ChannelKind {
@@ -82,18 +84,19 @@ impl ChannelKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ChannelKind::M365StatusSite => "m365_status_site",
+            ChannelKind::Graph => "graph",
         }
     }
 
     /// Every kind this build knows, for error messages.
     pub fn all() -> &'static [ChannelKind] {
-        &[ChannelKind::M365StatusSite]
+        &[ChannelKind::M365StatusSite, ChannelKind::Graph]
     }
 
     /// How much a statement from this kind of channel is worth, before its position in a target.
     pub fn authority(self) -> SourceAuthority {
         match self {
-            ChannelKind::M365StatusSite => SourceAuthority::Official,
+            ChannelKind::M365StatusSite | ChannelKind::Graph => SourceAuthority::Official,
         }
     }
 }

@@ -1,16 +1,18 @@
-//! The simulator's own endpoints under `/_sim`: read its state, switch its scenario. They are
-//! never counted as upstream requests and never subject to a scenario's failures, so a running
-//! simulator can always be switched out of `failing-hang`.
+//! The simulator's own endpoints under `/_sim`: read its state, switch the site's scenario and
+//! the Graph scenarios (default and per tenant). They are never counted as upstream requests and
+//! never subject to a scenario's failures, so a running simulator can always be switched out of
+//! `failing-hang`.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use serde_json::json;
 
-use super::{Scenario, SimState};
+use super::tenants::valid_tenant;
+use super::{GraphScenario, SIM_CLIENT_SECRET, Scenario, SimState};
 
 /// The prefix of every control path.
 pub(crate) const PREFIX: &str = "/_sim";
@@ -22,10 +24,25 @@ pub(crate) fn is_control(path: &str) -> bool {
 }
 
 pub(crate) fn routes() -> Router<SimState> {
-    Router::new().route("/_sim", get(status)).route(
-        "/_sim/scenario/{name}",
-        axum::routing::put(switch).post(switch),
-    )
+    Router::new()
+        .route("/_sim", get(status))
+        .route(
+            "/_sim/scenario/{name}",
+            axum::routing::put(switch).post(switch),
+        )
+        .route(
+            "/_sim/graph/scenario/{name}",
+            axum::routing::put(switch_graph).post(switch_graph),
+        )
+        .route("/_sim/graph/tenants/{tenant}", get(tenant_status))
+        .route(
+            "/_sim/graph/tenants/{tenant}/scenario/{name}",
+            axum::routing::put(switch_tenant).post(switch_tenant),
+        )
+        .route(
+            "/_sim/graph/tenants/{tenant}/scenario",
+            delete(reset_tenant),
+        )
 }
 
 fn catalogue() -> serde_json::Value {
@@ -41,13 +58,130 @@ fn catalogue() -> serde_json::Value {
         .collect()
 }
 
+fn graph_catalogue() -> serde_json::Value {
+    GraphScenario::ALL
+        .iter()
+        .map(|s| json!({"name": s.name(), "description": s.description()}))
+        .collect()
+}
+
 async fn status(State(state): State<SimState>) -> Json<serde_json::Value> {
+    let graph = state.graph();
     Json(json!({
         "scenario": state.scenario().to_string(),
         "scenarios": catalogue(),
         "requests": state.requests(),
         "requests_by_path": state.requests_by_path(),
+        "graph": {
+            "scenario": graph.default_scenario().to_string(),
+            "tenant_scenarios": graph
+                .tenant_scenarios()
+                .into_iter()
+                .map(|(tenant, s)| (tenant, s.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            "scenarios": graph_catalogue(),
+            "limits": graph.limits(),
+            "slow_delay_ms": u64::try_from(graph.slow_delay().as_millis()).unwrap_or(u64::MAX),
+            "token_lifetime_s": graph.token_lifetime().as_secs(),
+            "client_secret": SIM_CLIENT_SECRET,
+            "tenants": graph.all_stats(),
+            "untracked_requests": graph.untracked_requests(),
+        },
     }))
+}
+
+fn unknown_graph_scenario(error: &super::UnknownGraphScenario) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({
+            "error": error.to_string(),
+            "scenarios": GraphScenario::ALL.iter().map(GraphScenario::name).collect::<Vec<_>>(),
+        })),
+    )
+        .into_response()
+}
+
+fn invalid_tenant(tenant: &str) -> Response {
+    let shown: String = tenant
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(80)
+        .collect();
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "error": format!(
+                "{shown:?} is not a tenant id (a GUID or a domain name: letters, digits, '.', '-', '_'), \
+                 or too many tenants are tracked"
+            ),
+        })),
+    )
+        .into_response()
+}
+
+async fn switch_graph(State(state): State<SimState>, Path(name): Path<String>) -> Response {
+    match name.parse::<GraphScenario>() {
+        Ok(scenario) => {
+            let previous = state.graph().set_default_scenario(scenario);
+            tracing::info!(%previous, %scenario, "simulator graph scenario switched");
+            Json(json!({
+                "scenario": scenario.to_string(),
+                "previous": previous.to_string(),
+            }))
+            .into_response()
+        }
+        Err(error) => unknown_graph_scenario(&error),
+    }
+}
+
+async fn switch_tenant(
+    State(state): State<SimState>,
+    Path((tenant, name)): Path<(String, String)>,
+) -> Response {
+    let scenario = match name.parse::<GraphScenario>() {
+        Ok(scenario) => scenario,
+        Err(error) => return unknown_graph_scenario(&error),
+    };
+    let graph = state.graph();
+    let previous = graph.scenario_for(&tenant);
+    if !graph.set_tenant_scenario(&tenant, Some(scenario)) {
+        return invalid_tenant(&tenant);
+    }
+    tracing::info!(%tenant, %previous, %scenario, "simulator tenant graph scenario switched");
+    Json(json!({
+        "tenant": tenant,
+        "scenario": scenario.to_string(),
+        "previous": previous.to_string(),
+    }))
+    .into_response()
+}
+
+async fn reset_tenant(State(state): State<SimState>, Path(tenant): Path<String>) -> Response {
+    if !valid_tenant(&tenant) {
+        return invalid_tenant(&tenant);
+    }
+    let graph = state.graph();
+    let previous = graph.scenario_for(&tenant);
+    graph.set_tenant_scenario(&tenant, None);
+    Json(json!({
+        "tenant": tenant,
+        "scenario": graph.scenario_for(&tenant).to_string(),
+        "previous": previous.to_string(),
+    }))
+    .into_response()
+}
+
+async fn tenant_status(State(state): State<SimState>, Path(tenant): Path<String>) -> Response {
+    if !valid_tenant(&tenant) {
+        return invalid_tenant(&tenant);
+    }
+    let graph = state.graph();
+    Json(json!({
+        "tenant": tenant,
+        "scenario": graph.scenario_for(&tenant).to_string(),
+        "stats": graph.stats(&tenant),
+    }))
+    .into_response()
 }
 
 async fn switch(State(state): State<SimState>, Path(name): Path<String>) -> Response {

@@ -3,19 +3,27 @@
 //!
 //! One listener serves every simulated upstream on its real paths, so a channel is pointed at it
 //! by changing only its base URL. Today that is Microsoft's public backup status site
-//! (`status_site`). Which situation is played is a [`Scenario`], switchable at runtime through
-//! the control endpoints under `/_sim` (see [`router`]).
+//! (`status_site`), and Microsoft Graph's service-health API (`graph`) with the identity
+//! platform's token endpoint (`token`), per tenant. Which situation the site plays is a
+//! [`Scenario`]; Graph plays a [`GraphScenario`] per tenant (with a default for every tenant),
+//! so site and Graph outages combine freely. Both are switchable at runtime through the control
+//! endpoints under `/_sim` (see [`router`]).
 //!
 //! Structure, for adding an upstream: each upstream is one module that exposes
-//! `routes() -> Router<SimState>` and turns a [`Scenario`] into its own payloads; [`router`]
-//! merges those routes. Transport failures (`failing`, `failing-hang`, `throttled`) are applied
-//! to every upstream path by one middleware before any module sees the request, and requests are
-//! counted there too. New situations are new [`Scenario`] variants.
+//! `routes() -> Router<SimState>` and turns a scenario into its own payloads; [`router`] merges
+//! those routes. The site's transport failures (`failing`, `failing-hang`, `throttled`) are
+//! applied to every site path by one middleware before any module sees the request, and every
+//! upstream request is counted there too. Graph applies its own per-tenant failures after
+//! authenticating the token (the tenant comes from the token), and accounts each tenant's request
+//! budget (`tenants`). New situations are new [`Scenario`] / [`GraphScenario`] variants.
 
 mod control;
 mod faults;
+mod graph;
 mod scenario;
 mod status_site;
+mod tenants;
+mod token;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -31,7 +39,13 @@ use axum::response::Response;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use scenario::{Scenario, UnknownScenario};
+pub use scenario::{GraphScenario, Scenario, UnknownGraphScenario, UnknownScenario};
+pub use tenants::{
+    DEFAULT_SLOW_DELAY, DEFAULT_TOKEN_LIFETIME, GraphLimits, GraphTenantStats, MAX_TENANTS,
+    SIM_CLIENT_SECRET,
+};
+
+use tenants::GraphState;
 
 /// How long [`SimHandle::shutdown`] waits for open connections before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -52,6 +66,7 @@ struct Inner {
     scenario: Mutex<Scenario>,
     total: AtomicU64,
     by_path: Mutex<HashMap<String, u64>>,
+    graph: GraphState,
     stop: watch::Sender<bool>,
 }
 
@@ -61,17 +76,28 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SimState {
-    /// A fresh simulator state playing `scenario`.
+    /// A fresh simulator state playing `scenario` on the site and a healthy Graph.
     pub fn new(scenario: Scenario) -> Self {
+        SimState::with_graph(scenario, GraphScenario::Healthy)
+    }
+
+    /// A fresh simulator state playing `scenario` on the site and `graph` for every Graph tenant.
+    pub fn with_graph(scenario: Scenario, graph: GraphScenario) -> Self {
         let (stop, _) = watch::channel(false);
         SimState {
             inner: Arc::new(Inner {
                 scenario: Mutex::new(scenario),
                 total: AtomicU64::new(0),
                 by_path: Mutex::new(HashMap::new()),
+                graph: GraphState::new(graph),
                 stop,
             }),
         }
+    }
+
+    /// The Graph upstream's per-tenant state.
+    pub(crate) fn graph(&self) -> &GraphState {
+        &self.inner.graph
     }
 
     /// The scenario being played.
@@ -135,26 +161,39 @@ impl SimState {
 ///
 /// Control endpoints:
 /// - `GET /_sim`: `{"scenario": "...", "scenarios": [{"name", "description", "aliases"}],
-///   "requests": N, "requests_by_path": {...}}`;
-/// - `PUT` or `POST /_sim/scenario/{name}`: switches the scenario (`{"scenario", "previous"}`), or
-///   answers 404 with `{"error", "scenarios"}` for an unknown name.
+///   "requests": N, "requests_by_path": {...}, "graph": {"scenario", "tenant_scenarios",
+///   "scenarios", "limits", "slow_delay_ms", "token_lifetime_s", "client_secret", "tenants":
+///   {tenant: stats}, "untracked_requests"}}`;
+/// - `PUT` or `POST /_sim/scenario/{name}`: switches the site's scenario (`{"scenario",
+///   "previous"}`), or answers 404 with `{"error", "scenarios"}` for an unknown name;
+/// - `PUT` or `POST /_sim/graph/scenario/{name}`: switches the Graph scenario of every tenant
+///   without its own (same answers);
+/// - `PUT` or `POST /_sim/graph/tenants/{tenant}/scenario/{name}`: gives one tenant its own Graph
+///   scenario; `DELETE /_sim/graph/tenants/{tenant}/scenario` returns it to the default;
+/// - `GET /_sim/graph/tenants/{tenant}`: that tenant's scenario and stats.
 pub fn router(state: SimState) -> Router {
     Router::new()
         .merge(status_site::routes())
+        .merge(graph::routes())
+        .merge(token::routes())
         .merge(control::routes())
         .fallback(status_site::app_shell)
         .layer(middleware::from_fn_with_state(state.clone(), upstream_gate))
         .with_state(state)
 }
 
-/// Counts every upstream request and applies the scenario's transport failure, if any, before
-/// the upstream module answers. Control paths pass untouched.
+/// Counts every upstream request and applies the site scenario's transport failure, if any,
+/// before the site answers. Control paths pass untouched; Graph and token paths are counted but
+/// left to their own per-tenant scenarios.
 async fn upstream_gate(State(state): State<SimState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if control::is_control(path) {
         return next.run(request).await;
     }
     state.count(path);
+    if graph::is_graph_path(path) || token::is_token_path(path) {
+        return next.run(request).await;
+    }
     match state.scenario().transport_fault() {
         Some(fault) => faults::respond(fault, &state).await,
         None => next.run(request).await,
@@ -171,13 +210,22 @@ pub struct SimHandle {
 }
 
 /// Binds `listen` (port 0 picks a free port) and serves the simulator on the current tokio
-/// runtime. Returns as soon as the socket is bound.
+/// runtime, with a healthy Graph. Returns as soon as the socket is bound.
 pub async fn start(listen: SocketAddr, scenario: Scenario) -> io::Result<SimHandle> {
+    start_with_graph(listen, scenario, GraphScenario::Healthy).await
+}
+
+/// [`start`], with `graph` as every Graph tenant's initial scenario.
+pub async fn start_with_graph(
+    listen: SocketAddr,
+    scenario: Scenario,
+    graph: GraphScenario,
+) -> io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
     let addr = listener.local_addr()?;
-    let state = SimState::new(scenario);
+    let state = SimState::with_graph(scenario, graph);
     let app = router(state.clone());
     let stop = state.clone();
     let server = tokio::spawn(async move {
@@ -185,7 +233,7 @@ pub async fn start(listen: SocketAddr, scenario: Scenario) -> io::Result<SimHand
             .with_graceful_shutdown(async move { stop.stopped().await })
             .await
     });
-    tracing::debug!(%addr, %scenario, "simulator listening");
+    tracing::debug!(%addr, %scenario, %graph, "simulator listening");
     Ok(SimHandle {
         addr,
         state,
@@ -230,6 +278,74 @@ impl SimHandle {
         self.state.requests_to(path_prefix)
     }
 
+    /// The Graph scenario of every tenant without its own.
+    pub fn graph_scenario(&self) -> GraphScenario {
+        self.state.graph().default_scenario()
+    }
+
+    /// Switches the Graph scenario of every tenant without its own; the next request sees it.
+    pub fn set_graph_scenario(&self, scenario: GraphScenario) {
+        self.state.graph().set_default_scenario(scenario);
+    }
+
+    /// The Graph scenario `tenant` plays (its own, or the default).
+    pub fn tenant_scenario(&self, tenant: &str) -> GraphScenario {
+        self.state.graph().scenario_for(tenant)
+    }
+
+    /// Gives `tenant` its own Graph scenario. Returns false (and changes nothing) for a tenant
+    /// id the token endpoint would not accept, or when [`MAX_TENANTS`] tenants are tracked.
+    pub fn set_tenant_scenario(&self, tenant: &str, scenario: GraphScenario) -> bool {
+        self.state
+            .graph()
+            .set_tenant_scenario(tenant, Some(scenario))
+    }
+
+    /// Returns `tenant` to the default Graph scenario.
+    pub fn clear_tenant_scenario(&self, tenant: &str) {
+        self.state.graph().set_tenant_scenario(tenant, None);
+    }
+
+    /// What the simulator has seen from `tenant` on Graph and its token endpoint (zeros for a
+    /// tenant never seen).
+    pub fn graph_stats(&self, tenant: &str) -> GraphTenantStats {
+        self.state.graph().stats(tenant)
+    }
+
+    /// Every tracked tenant's stats, sorted by tenant.
+    pub fn graph_tenants(&self) -> BTreeMap<String, GraphTenantStats> {
+        self.state.graph().all_stats()
+    }
+
+    /// The per-tenant Graph budget.
+    pub fn graph_limits(&self) -> GraphLimits {
+        self.state.graph().limits()
+    }
+
+    /// Changes the per-tenant Graph budget (each limit at least 1); applies to the next request.
+    pub fn set_graph_limits(&self, limits: GraphLimits) {
+        self.state.graph().set_limits(limits);
+    }
+
+    /// How long the `slow` Graph scenario holds each answer (default [`DEFAULT_SLOW_DELAY`]).
+    pub fn set_graph_slow_delay(&self, delay: Duration) {
+        self.state.graph().set_slow_delay(delay);
+    }
+
+    /// The lifetime (`expires_in`, whole seconds) of tokens issued from now on, for tenants
+    /// without their own (default [`DEFAULT_TOKEN_LIFETIME`]).
+    pub fn set_token_lifetime(&self, lifetime: Duration) {
+        self.state.graph().set_token_lifetime(lifetime);
+    }
+
+    /// The lifetime of tokens issued from now on for `tenant`. Returns false as
+    /// [`SimHandle::set_tenant_scenario`] does.
+    pub fn set_tenant_token_lifetime(&self, tenant: &str, lifetime: Duration) -> bool {
+        self.state
+            .graph()
+            .set_tenant_token_lifetime(tenant, lifetime)
+    }
+
     /// Stops accepting, releases held (`failing-hang`) requests, lets open connections finish
     /// and waits for the server, cutting it off after a short grace period.
     pub async fn shutdown(mut self) {
@@ -260,7 +376,16 @@ impl Drop for SimHandle {
 /// What `statusmon simulate` runs: starts the simulator on `listen`, says on stdout where it is
 /// and how to use it, then serves until Ctrl-C (or SIGTERM) and shuts down cleanly.
 pub async fn serve_until_ctrl_c(listen: SocketAddr, scenario: Scenario) -> anyhow::Result<()> {
-    let sim = start(listen, scenario).await.map_err(|e| {
+    serve_until_ctrl_c_with_graph(listen, scenario, GraphScenario::Healthy).await
+}
+
+/// [`serve_until_ctrl_c`], with `graph` as every Graph tenant's initial scenario.
+pub async fn serve_until_ctrl_c_with_graph(
+    listen: SocketAddr,
+    scenario: Scenario,
+    graph: GraphScenario,
+) -> anyhow::Result<()> {
+    let sim = start_with_graph(listen, scenario, graph).await.map_err(|e| {
         anyhow::anyhow!(
             "the simulator cannot listen on {listen}: {e} (is the port in use? pick another address)"
         )
@@ -271,7 +396,24 @@ pub async fn serve_until_ctrl_c(listen: SocketAddr, scenario: Scenario) -> anyho
     println!("base_url for an m365_status_site channel: {base}");
     println!("switch scenario: curl -X PUT {base}/_sim/scenario/<name>");
     println!("scenarios: {}", Scenario::names());
-    println!("state and request counts: curl {base}/_sim");
+    println!(
+        "graph scenario (every tenant): {graph} ({})",
+        graph.description()
+    );
+    println!(
+        "for a graph channel: authority = graph_url = {base}, any tenant id (a GUID or a domain), \
+         any client_id, client_secret = {SIM_CLIENT_SECRET} (or a PS256 client assertion whose \
+         aud ends in /<tenant>/oauth2/v2.0/token)"
+    );
+    println!("switch graph scenario: curl -X PUT {base}/_sim/graph/scenario/<name>");
+    println!("  for one tenant: curl -X PUT {base}/_sim/graph/tenants/<tenant>/scenario/<name>");
+    println!("graph scenarios: {}", GraphScenario::names());
+    let limits = sim.graph_limits();
+    println!(
+        "graph budget per tenant: {} requests / 60 s, {} / 3600 s (beyond: 429, counted as over_budget)",
+        limits.per_60s, limits.per_3600s
+    );
+    println!("state, request counts and per-tenant graph stats: curl {base}/_sim");
     println!("press Ctrl-C to stop");
     crate::signal::shutdown().await;
     println!("stopping the simulator");

@@ -161,3 +161,155 @@ impl FromStr for Scenario {
             })
     }
 }
+
+/// What the simulated Microsoft Graph service-health API and its token endpoint do for one
+/// tenant. Graph has its own scenario per tenant (with a default for every tenant), separate from
+/// the public site's [`Scenario`], so "the site is degraded while Graph fails for tenant A" is two
+/// independent settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GraphScenario {
+    /// Every service `serviceOperational`; a few resolved issues in the history.
+    Healthy,
+    /// Exchange Online in `serviceDegradation` with an open advisory (`EX…`).
+    Advisory,
+    /// Microsoft Teams in `serviceInterruption` with an open incident (`TM…`) and several posts.
+    Incident,
+    /// The `advisory` data with enum values in PascalCase, as Microsoft's doc examples print them.
+    PascalCase,
+    /// Graph calls answer 429 `TooManyRequests` with a fractional `Retry-After` (`2.128`).
+    Throttled,
+    /// The token endpoint rejects every credential (`invalid_client`, AADSTS7000215).
+    AuthBadSecret,
+    /// The token endpoint says the app is not consented in the tenant (AADSTS700016).
+    AuthConsentMissing,
+    /// The token endpoint does not know the tenant (AADSTS90002).
+    AuthUnknownTenant,
+    /// Graph calls answer 503 `serviceNotAvailable`.
+    Failing,
+    /// Graph calls answer, healthy, only after a delay longer than a typical 10 s timeout.
+    Slow,
+    /// Graph calls answer 200 `text/html` with a sign-in page.
+    DriftHtml,
+    /// A status value outside Graph's enum (`serviceDegradedMaybe`).
+    DriftUnknownEnum,
+    /// Collections answer 200 JSON without `value`.
+    DriftMissingValue,
+}
+
+impl GraphScenario {
+    /// Every Graph scenario, in the order they are listed to users.
+    pub const ALL: &[GraphScenario] = &[
+        GraphScenario::Healthy,
+        GraphScenario::Advisory,
+        GraphScenario::Incident,
+        GraphScenario::PascalCase,
+        GraphScenario::Throttled,
+        GraphScenario::AuthBadSecret,
+        GraphScenario::AuthConsentMissing,
+        GraphScenario::AuthUnknownTenant,
+        GraphScenario::Failing,
+        GraphScenario::Slow,
+        GraphScenario::DriftHtml,
+        GraphScenario::DriftUnknownEnum,
+        GraphScenario::DriftMissingValue,
+    ];
+
+    /// The canonical kebab-case name (what [`fmt::Display`] prints).
+    pub fn name(&self) -> &'static str {
+        match self {
+            GraphScenario::Healthy => "healthy",
+            GraphScenario::Advisory => "advisory",
+            GraphScenario::Incident => "incident",
+            GraphScenario::PascalCase => "pascal-case",
+            GraphScenario::Throttled => "throttled",
+            GraphScenario::AuthBadSecret => "auth-bad-secret",
+            GraphScenario::AuthConsentMissing => "auth-consent-missing",
+            GraphScenario::AuthUnknownTenant => "auth-unknown-tenant",
+            GraphScenario::Failing => "failing",
+            GraphScenario::Slow => "slow",
+            GraphScenario::DriftHtml => "drift-html",
+            GraphScenario::DriftUnknownEnum => "drift-unknown-enum",
+            GraphScenario::DriftMissingValue => "drift-missing-value",
+        }
+    }
+
+    /// One line saying what the scenario does, for listings.
+    pub fn description(&self) -> &'static str {
+        match self {
+            GraphScenario::Healthy => "every service serviceOperational; a few resolved issues",
+            GraphScenario::Advisory => {
+                "Exchange Online in serviceDegradation with an open advisory (EX…)"
+            }
+            GraphScenario::Incident => {
+                "Microsoft Teams in serviceInterruption with an open incident (TM…) and several posts"
+            }
+            GraphScenario::PascalCase => {
+                "the advisory data with PascalCase enum values, as Microsoft's doc examples print them"
+            }
+            GraphScenario::Throttled => {
+                "Graph calls answer 429 TooManyRequests with Retry-After: 2.128"
+            }
+            GraphScenario::AuthBadSecret => {
+                "the token endpoint rejects every credential: 401 invalid_client (AADSTS7000215)"
+            }
+            GraphScenario::AuthConsentMissing => {
+                "the token endpoint says the app is not consented in the tenant: 400 unauthorized_client (AADSTS700016)"
+            }
+            GraphScenario::AuthUnknownTenant => {
+                "the token endpoint does not know the tenant: 400 invalid_request (AADSTS90002)"
+            }
+            GraphScenario::Failing => "Graph calls answer 503 serviceNotAvailable",
+            GraphScenario::Slow => {
+                "Graph calls answer (healthy) only after a delay longer than a 10 s timeout"
+            }
+            GraphScenario::DriftHtml => "Graph calls answer 200 text/html with a sign-in page",
+            GraphScenario::DriftUnknownEnum => {
+                "a status outside Graph's enum (\"serviceDegradedMaybe\")"
+            }
+            GraphScenario::DriftMissingValue => "collections answer 200 JSON without \"value\"",
+        }
+    }
+
+    /// The canonical names of every Graph scenario, comma-separated, for messages.
+    pub fn names() -> String {
+        GraphScenario::ALL
+            .iter()
+            .map(GraphScenario::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for GraphScenario {
+    /// The canonical name; honours width and alignment, for aligned listings.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A Graph scenario name that is not one of [`GraphScenario::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown graph scenario {name:?}; valid graph scenarios: {}",
+    GraphScenario::names()
+)]
+pub struct UnknownGraphScenario {
+    /// The name as given (shortened if very long).
+    pub name: String,
+}
+
+impl FromStr for GraphScenario {
+    type Err = UnknownGraphScenario;
+
+    /// Parses a canonical name; case, surrounding whitespace and `_` for `-` are forgiven.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        GraphScenario::ALL
+            .iter()
+            .copied()
+            .find(|scenario| scenario.name() == wanted)
+            .ok_or_else(|| UnknownGraphScenario {
+                name: s.chars().take(80).collect(),
+            })
+    }
+}

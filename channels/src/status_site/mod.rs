@@ -435,6 +435,14 @@ fn combine(feed_error: ProbeError, post_error: &ProbeError) -> ProbeError {
                 },
             }
         }
+        (ProbeError::Timeout { after, .. }, ProbeError::Timeout { after: same, .. })
+            if after == same =>
+        {
+            ProbeError::Timeout {
+                what: "GET /api/feed/mac and GET /api/posts/mac".to_string(),
+                after: *after,
+            }
+        }
         _ => feed_error.with_note(&format!("and {post_error}")),
     }
 }
