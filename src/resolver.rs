@@ -292,7 +292,8 @@ pub struct TargetResolution {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// The most alarming service verdict (an incident outranks unknown; unknown outranks milder).
+    /// The most alarming service verdict (an incident outranks unknown; unknown outranks milder),
+    /// and never better than unknown while the primary channel is not fresh.
     pub verdict: Health,
     /// How much we can see.
     pub visibility: Visibility,
@@ -412,12 +413,19 @@ pub fn resolve_target(
         services.push(resolution);
     }
 
-    let verdict = if visibility == Visibility::Blind || services.is_empty() {
+    // Without the primary, whatever only it covers is unseen: the target can be no better than
+    // unknown (a fallback's incident still outranks that), however green the rest looks.
+    let floor = match visibility {
+        Visibility::Full => Health::Operational,
+        Visibility::Degraded | Visibility::Blind => Health::Unknown,
+    };
+    let verdict = if services.is_empty() {
         Health::Unknown
     } else {
         services
             .iter()
             .map(|s| s.verdict)
+            .chain([floor])
             .max_by_key(|h| h.alarm_rank())
             .unwrap_or(Health::Unknown)
     };

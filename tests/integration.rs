@@ -7,6 +7,7 @@ mod support;
 
 mod cli;
 mod config;
+mod graph;
 mod hostile;
 mod resolver;
 mod simulator;

@@ -309,6 +309,37 @@ fn rule8_recovery_waits_for_two_observations_and_each_counts_once() {
 }
 
 #[test]
+fn without_the_primary_a_target_is_never_operational_but_an_incident_still_shows() {
+    let spec = target(&["primary", "backup"]);
+    let down = failed(channel("primary"), t0());
+    let r = resolve_once(
+        &spec,
+        vec![
+            down.clone(),
+            answered("backup", t0(), &[("mac", Health::Operational)]),
+        ],
+        t0(),
+    );
+    assert_eq!(r.visibility, Visibility::Degraded);
+    assert_eq!(
+        service(&r, "mac").verdict,
+        Health::Operational,
+        "the fallback's own word stands"
+    );
+    assert_eq!(
+        r.verdict,
+        Health::Unknown,
+        "what only the primary covers is unseen"
+    );
+    let r = resolve_once(
+        &spec,
+        vec![down, answered("backup", t0(), &[("mac", Health::Incident)])],
+        t0(),
+    );
+    assert_eq!(r.verdict, Health::Incident);
+}
+
+#[test]
 fn rollup_an_incident_outranks_unknown_which_outranks_an_advisory() {
     let spec = target(&["a"]);
     let r = resolve_once(
