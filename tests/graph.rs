@@ -2,7 +2,6 @@
 //! error classes per scenario, failover to the public site with its explanation, secrets kept out
 //! of every output, shared channels probed once for many tenants, and the request budget held.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,20 +9,12 @@ use std::time::Duration;
 use statusmon::config::{self, Config};
 use statusmon::engine::{self, Engine};
 use statusmon::resolver::{ChannelState, Visibility};
-use statusmon::simulator::{
-    self, GraphLimits, GraphScenario, SIM_CLIENT_SECRET, Scenario, SimHandle,
-};
+use statusmon::simulator::{GraphLimits, GraphScenario, SIM_CLIENT_SECRET, Scenario};
 use statusmon_channels::{ErrorClass, Health};
 
 use crate::support::{bin, status_document};
 
 const TENANT: &str = "contoso.onmicrosoft.com";
-
-async fn simulator() -> SimHandle {
-    simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), Scenario::Healthy)
-        .await
-        .expect("simulator")
-}
 
 /// The Graph channel keys most tests use.
 const GRAPH_KEYS: &str = "interval = \"1m\"\ntimeout = \"2s\"";
@@ -73,7 +64,7 @@ fn graph_config(base: &str, secret: &str) -> Config {
 
 #[tokio::test]
 async fn healthy_graph_decides_its_services_with_high_confidence() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_scenario(GraphScenario::Incident);
     let document = status_document(graph_config(&sim.base_url(), SIM_CLIENT_SECRET)).await;
     let target = &document.targets[0];
@@ -111,7 +102,7 @@ async fn healthy_graph_decides_its_services_with_high_confidence() {
 
 #[tokio::test]
 async fn camel_and_pascal_case_give_the_same_verdicts() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_scenario(GraphScenario::Advisory);
     let camel = status_document(graph_config(&sim.base_url(), SIM_CLIENT_SECRET)).await;
     sim.set_graph_scenario(GraphScenario::PascalCase);
@@ -131,7 +122,7 @@ async fn camel_and_pascal_case_give_the_same_verdicts() {
 /// visibility degraded and the site as the fallback.
 #[tokio::test]
 async fn every_graph_failure_falls_back_to_the_site_with_a_classified_error() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_slow_delay(Duration::from_secs(5));
     let cases = [
         (
@@ -229,7 +220,7 @@ async fn every_graph_failure_falls_back_to_the_site_with_a_classified_error() {
 
 #[tokio::test]
 async fn graph_down_and_admin_center_degraded_blames_microsoft_and_all_down_is_blind() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_scenario(GraphScenario::Failing);
     sim.set_scenario(Scenario::AdminDegraded);
     let document = status_document(graph_config(&sim.base_url(), SIM_CLIENT_SECRET)).await;
@@ -253,7 +244,7 @@ async fn graph_down_and_admin_center_degraded_blames_microsoft_and_all_down_is_b
 
 #[tokio::test]
 async fn a_graph_channel_without_credentials_is_disabled_and_says_what_to_set() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let config = config::parse(
         &graph_config_text(&sim.base_url(), &[TENANT], GRAPH_KEYS),
         Path::new("g.toml"),
@@ -286,7 +277,7 @@ async fn a_graph_channel_without_credentials_is_disabled_and_says_what_to_set() 
 
 #[tokio::test]
 async fn no_secret_appears_in_any_output_or_log_line() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let secret = "s3cr3t-VALUE-do-not-print";
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("g.toml");
@@ -342,7 +333,7 @@ async fn no_secret_appears_in_any_output_or_log_line() {
 
 #[tokio::test]
 async fn shared_channels_are_probed_once_for_many_tenants() {
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let tenants = [
         "contoso.onmicrosoft.com",
         "fabrikam.onmicrosoft.com",
@@ -381,7 +372,7 @@ async fn a_fast_schedule_never_exceeds_the_per_tenant_budget() {
     // same shape scaled down: 5 s at 100 ms intervals against 20/min and 30/h. The channel's
     // limiter allows a burst of half the budget, then refills slowly enough that no window of 60 s
     // or 3600 s can exceed the budget, so 10 requests go out and the rest are refused locally.
-    let sim = simulator().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_limits(GraphLimits {
         per_60s: 10,
         per_3600s: 16,

@@ -1,7 +1,7 @@
 //! Simulator tests: the real status-site channel probes the simulator on loopback, and each
 //! scenario must produce the outcome a user would see.
 
-use std::net::SocketAddr;
+use crate::support::plain_client;
 use std::time::{Duration, Instant};
 
 use statusmon::simulator::{self, Scenario, SimHandle};
@@ -9,26 +9,9 @@ use statusmon_channels::http::{Fetcher, Limits};
 use statusmon_channels::status_site::{PostLeaf, StatusSite, StatusSiteConfig};
 use statusmon_channels::{Channel, ErrorClass, Health, Observation, ProbeError};
 
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-async fn sim(scenario: Scenario) -> SimHandle {
-    simulator::start(loopback(), scenario)
-        .await
-        .expect("the simulator binds an ephemeral loopback port")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a plain HTTP client builds")
-}
-
 fn channel(sim: &SimHandle, timeout: Duration) -> StatusSite {
     let fetcher = Fetcher::new(
-        client(),
+        plain_client(),
         Limits {
             timeout,
             max_body: 1024 * 1024,
@@ -58,7 +41,7 @@ fn service<'a>(
 }
 
 async fn get(sim: &SimHandle, path: &str) -> reqwest::Response {
-    client()
+    plain_client()
         .get(format!("{}{path}", sim.base_url()))
         .send()
         .await
@@ -80,7 +63,7 @@ fn content_type(response: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn healthy_reads_operational_with_consumer_workloads_and_azure() {
-    let sim = sim(Scenario::Healthy).await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let observation = probe(&sim).await.expect("healthy probes cleanly");
 
     assert!(
@@ -127,7 +110,7 @@ async fn healthy_reads_operational_with_consumer_workloads_and_azure() {
 
 #[tokio::test]
 async fn admin_degraded_is_an_advisory_with_an_incident() {
-    let sim = sim(Scenario::AdminDegraded).await;
+    let sim = crate::support::simulator(Scenario::AdminDegraded).await;
     let observation = probe(&sim).await.expect("a degraded site still answers");
 
     let mac = service(&observation, "mac");
@@ -182,7 +165,7 @@ async fn every_drift_scenario_is_drift_never_green() {
         "drift-missing-element",
     ] {
         let scenario: Scenario = name.parse().expect("a known scenario");
-        let sim = sim(scenario).await;
+        let sim = crate::support::simulator(scenario).await;
         let error = probe(&sim).await.expect_err(name);
         assert_eq!(error.class(), ErrorClass::Drift, "{name}: {error}");
         sim.shutdown().await;
@@ -191,7 +174,7 @@ async fn every_drift_scenario_is_drift_never_green() {
 
 #[tokio::test]
 async fn drift_scenarios_keep_the_sites_content_types() {
-    let sim = sim(Scenario::DriftHtmlShell).await;
+    let sim = crate::support::simulator(Scenario::DriftHtmlShell).await;
     for path in ["/api/feed/mac", "/api/posts/mac", "/api/posts/bogus"] {
         let response = get(&sim, path).await;
         assert_eq!(response.status(), 200, "{path}");
@@ -250,7 +233,7 @@ async fn drift_scenarios_keep_the_sites_content_types() {
 #[tokio::test]
 async fn failing_is_an_http_error() {
     for name in ["failing", "failing-5xx"] {
-        let sim = sim(name.parse().expect("a known scenario")).await;
+        let sim = crate::support::simulator(name.parse().expect("a known scenario")).await;
         let error = probe(&sim).await.expect_err(name);
         assert_eq!(error.class(), ErrorClass::Http, "{name}: {error}");
         assert!(
@@ -267,7 +250,7 @@ async fn failing_is_an_http_error() {
 #[tokio::test]
 async fn failing_hang_times_out_and_does_not_block_shutdown() {
     let started = Instant::now();
-    let sim = sim(Scenario::FailingHang).await;
+    let sim = crate::support::simulator(Scenario::FailingHang).await;
     let error = channel(&sim, Duration::from_secs(1))
         .probe()
         .await
@@ -295,7 +278,7 @@ async fn failing_hang_times_out_and_does_not_block_shutdown() {
 
 #[tokio::test]
 async fn throttled_asks_to_wait_30_seconds() {
-    let sim = sim(Scenario::Throttled).await;
+    let sim = crate::support::simulator(Scenario::Throttled).await;
     let error = probe(&sim).await.expect_err("throttled");
     assert_eq!(error.class(), ErrorClass::Throttled, "{error}");
     assert_eq!(error.retry_after(), Some(Duration::from_secs(30)));
@@ -304,13 +287,13 @@ async fn throttled_asks_to_wait_30_seconds() {
 
 #[tokio::test]
 async fn scenario_switches_at_runtime_through_the_control_endpoint() {
-    let sim = sim(Scenario::Healthy).await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     assert_eq!(
         service(&probe(&sim).await.expect("healthy"), "mac").health,
         Health::Operational
     );
 
-    let switched = client()
+    let switched = plain_client()
         .put(format!("{}/_sim/scenario/admin-degraded", sim.base_url()))
         .send()
         .await
@@ -326,7 +309,7 @@ async fn scenario_switches_at_runtime_through_the_control_endpoint() {
     );
 
     // POST works too, and aliases are accepted and reported by their canonical name.
-    let switched = client()
+    let switched = plain_client()
         .post(format!("{}/_sim/scenario/drift", sim.base_url()))
         .send()
         .await
@@ -356,8 +339,8 @@ async fn scenario_switches_at_runtime_through_the_control_endpoint() {
 
 #[tokio::test]
 async fn an_unknown_scenario_is_a_404_listing_the_valid_ones() {
-    let sim = sim(Scenario::Healthy).await;
-    let response = client()
+    let sim = crate::support::simulator(Scenario::Healthy).await;
+    let response = plain_client()
         .put(format!("{}/_sim/scenario/on-fire", sim.base_url()))
         .send()
         .await
@@ -377,7 +360,7 @@ async fn an_unknown_scenario_is_a_404_listing_the_valid_ones() {
 
 #[tokio::test]
 async fn requests_are_counted_per_path_but_control_calls_are_not() {
-    let sim = sim(Scenario::Healthy).await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     assert_eq!(sim.requests(), 0);
     probe(&sim).await.expect("healthy");
     probe(&sim).await.expect("healthy");
@@ -400,7 +383,7 @@ async fn requests_are_counted_per_path_but_control_calls_are_not() {
 
 #[tokio::test]
 async fn paths_behave_like_the_real_site() {
-    let sim = sim(Scenario::Healthy).await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     for path in [
         "/api/posts/bogus",
         "/api/feed/azure",
@@ -420,7 +403,7 @@ async fn paths_behave_like_the_real_site() {
 
 #[tokio::test]
 async fn payloads_have_the_sites_shapes() {
-    let sim = sim(Scenario::Healthy).await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
 
     let feed = get(&sim, "/api/feed/mac").await;
     assert_eq!(content_type(&feed), "application/rss+xml; charset=utf-8");
@@ -519,7 +502,7 @@ fn scenario_names_parse_and_print_canonically() {
 
 #[tokio::test]
 async fn a_bind_error_names_the_address() {
-    let first = sim(Scenario::Healthy).await;
+    let first = crate::support::simulator(Scenario::Healthy).await;
     let taken = first.addr();
     let error = simulator::start(taken, Scenario::Healthy)
         .await

@@ -1,6 +1,7 @@
 //! Simulator tests for Microsoft Graph service health and its token endpoint, per tenant: plain
 //! HTTP calls (no Graph channel), so each test pins down what the simulator puts on the wire.
 
+use crate::support::plain_client;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,19 +18,6 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer
 
 fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-async fn sim() -> SimHandle {
-    simulator::start(loopback(), Scenario::Healthy)
-        .await
-        .expect("the simulator binds an ephemeral loopback port")
-}
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("a plain HTTP client builds")
 }
 
 fn json(text: &str) -> serde_json::Value {
@@ -105,7 +93,7 @@ async fn post_token(sim: &SimHandle, tenant: &str, fields: &[(&str, &str)]) -> r
         .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    client()
+    plain_client()
         .post(format!("{}/{tenant}/oauth2/v2.0/token", sim.base_url()))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
@@ -144,7 +132,7 @@ async fn graph_get(sim: &SimHandle, path: &str, token: &str) -> reqwest::Respons
 }
 
 async fn graph_get_url(url: &str, token: &str, page_size: Option<usize>) -> reqwest::Response {
-    let mut request = client().get(url).bearer_auth(token);
+    let mut request = plain_client().get(url).bearer_auth(token);
     if let Some(size) = page_size {
         request = request.header("Prefer", format!("odata.maxpagesize={size}"));
     }
@@ -214,7 +202,7 @@ fn is_issue_id(id: &str, prefix: &str) -> bool {
 
 #[tokio::test]
 async fn token_endpoint_issues_tokens_for_a_secret_basic_auth_or_an_assertion() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let tenant = "contoso.onmicrosoft.com";
     let response = request_token(&sim, tenant, SIM_CLIENT_SECRET).await;
     assert_eq!(response.status(), 200);
@@ -228,7 +216,7 @@ async fn token_endpoint_issues_tokens_for_a_secret_basic_auth_or_an_assertion() 
     assert_ne!(first, token(&sim, tenant).await, "every token is new");
 
     // The secret as HTTP Basic credentials (RFC 6749 §2.3.1).
-    let basic = client()
+    let basic = plain_client()
         .post(format!("{}/{tenant}/oauth2/v2.0/token", sim.base_url()))
         .basic_auth(CLIENT_ID, Some(SIM_CLIENT_SECRET))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -271,7 +259,7 @@ async fn token_endpoint_issues_tokens_for_a_secret_basic_auth_or_an_assertion() 
 
 #[tokio::test]
 async fn token_lifetime_is_configurable_per_tenant() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     assert!(sim.set_tenant_token_lifetime("short", Duration::from_secs(120)));
     let short = json(
         &request_token(&sim, "short", SIM_CLIENT_SECRET)
@@ -296,7 +284,7 @@ async fn token_lifetime_is_configurable_per_tenant() {
 
 #[tokio::test]
 async fn token_errors_have_entras_shape_and_status() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let t = "fabrikam.com";
 
     let wrong = request_token(&sim, t, "not-the-secret").await;
@@ -358,7 +346,7 @@ async fn token_errors_have_entras_shape_and_status() {
     let unknown_tenant = request_token(&sim, "no%20such%20tenant", SIM_CLIENT_SECRET).await;
     assert_entra_error(unknown_tenant, 400, "invalid_request", 90002).await;
 
-    let get = client()
+    let get = plain_client()
         .get(format!("{}/{t}/oauth2/v2.0/token", sim.base_url()))
         .send()
         .await
@@ -410,7 +398,7 @@ async fn token_errors_have_entras_shape_and_status() {
 
 #[tokio::test]
 async fn auth_scenarios_break_the_token_endpoint_for_their_tenant() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     assert!(sim.set_tenant_scenario("rotated", GraphScenario::AuthBadSecret));
     assert!(sim.set_tenant_scenario("unconsented", GraphScenario::AuthConsentMissing));
     assert!(sim.set_tenant_scenario("gone", GraphScenario::AuthUnknownTenant));
@@ -451,8 +439,8 @@ async fn auth_scenarios_break_the_token_endpoint_for_their_tenant() {
 
 #[tokio::test]
 async fn graph_needs_a_valid_unexpired_token_from_this_simulator() {
-    let sim = sim().await;
-    let missing = client()
+    let sim = crate::support::simulator(Scenario::Healthy).await;
+    let missing = plain_client()
         .get(format!("{}{OVERVIEWS}", sim.base_url()))
         .send()
         .await
@@ -507,7 +495,7 @@ async fn graph_needs_a_valid_unexpired_token_from_this_simulator() {
     let unknown = graph_get(&sim, "/v1.0/admin/serviceAnnouncement/nothing", &good).await;
     let message = assert_graph_error(unknown, 400, "BadRequest").await;
     assert!(message.contains("nothing"), "{message}");
-    let unknown = client()
+    let unknown = plain_client()
         .get(format!("{}/v1.0/me", sim.base_url()))
         .send()
         .await
@@ -518,7 +506,7 @@ async fn graph_needs_a_valid_unexpired_token_from_this_simulator() {
 
 #[tokio::test]
 async fn healthy_graph_has_graphs_shapes() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let token = token(&sim, "contoso.com").await;
 
     let response = graph_get(&sim, OVERVIEWS, &token).await;
@@ -649,7 +637,7 @@ async fn collect_pages(
 
 #[tokio::test]
 async fn paging_follows_maxpagesize_and_next_links_on_the_simulators_host() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_scenario(GraphScenario::Incident);
     let token = token(&sim, "contoso.com").await;
 
@@ -698,7 +686,7 @@ async fn paging_follows_maxpagesize_and_next_links_on_the_simulators_host() {
 
 #[tokio::test]
 async fn advisory_incident_and_pascal_case_scenarios() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let token = token(&sim, "contoso.com").await;
 
     sim.set_graph_scenario(GraphScenario::Advisory);
@@ -766,7 +754,7 @@ async fn advisory_incident_and_pascal_case_scenarios() {
 
 #[tokio::test]
 async fn failure_and_drift_scenarios_on_graph() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let token = token(&sim, "contoso.com").await;
 
     sim.set_graph_scenario(GraphScenario::Throttled);
@@ -828,7 +816,7 @@ async fn failure_and_drift_scenarios_on_graph() {
 #[tokio::test]
 async fn slow_graph_blocks_neither_other_requests_nor_shutdown() {
     let started = Instant::now();
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_slow_delay(Duration::from_secs(30));
     assert!(sim.set_tenant_scenario("sluggish", GraphScenario::Slow));
     let slow_token = token(&sim, "sluggish").await;
@@ -838,9 +826,9 @@ async fn slow_graph_blocks_neither_other_requests_nor_shutdown() {
     let held = tokio::spawn({
         let url = url.clone();
         let token = slow_token.clone();
-        async move { client().get(url).bearer_auth(token).send().await }
+        async move { plain_client().get(url).bearer_auth(token).send().await }
     });
-    let timed_out = client()
+    let timed_out = plain_client()
         .get(&url)
         .bearer_auth(&slow_token)
         .timeout(Duration::from_millis(500))
@@ -852,13 +840,13 @@ async fn slow_graph_blocks_neither_other_requests_nor_shutdown() {
     // Meanwhile other tenants, the site and the control endpoints answer at once.
     let quick = Instant::now();
     assert_eq!(graph_get(&sim, OVERVIEWS, &fast_token).await.status(), 200);
-    let site = client()
+    let site = plain_client()
         .get(format!("{}/api/posts/mac", sim.base_url()))
         .send()
         .await
         .expect("the site answers");
     assert_eq!(site.status(), 200);
-    let control = client()
+    let control = plain_client()
         .get(format!("{}/_sim", sim.base_url()))
         .send()
         .await
@@ -883,7 +871,7 @@ async fn slow_graph_blocks_neither_other_requests_nor_shutdown() {
     );
 
     // With a short delay, slow still answers, with healthy data.
-    let sim = self::sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_slow_delay(Duration::from_millis(300));
     sim.set_graph_scenario(GraphScenario::Slow);
     let token = token(&sim, "sluggish").await;
@@ -896,12 +884,12 @@ async fn slow_graph_blocks_neither_other_requests_nor_shutdown() {
 
 #[tokio::test]
 async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     let base = sim.base_url();
     let a = token(&sim, "tenant-a").await;
     let b = token(&sim, "tenant-b").await;
 
-    let switched = client()
+    let switched = plain_client()
         .put(format!(
             "{base}/_sim/graph/tenants/tenant-a/scenario/failing"
         ))
@@ -917,7 +905,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
     assert_eq!(graph_get(&sim, OVERVIEWS, &b).await.status(), 200);
 
     // Switching the default moves tenant B but not tenant A.
-    let switched = client()
+    let switched = plain_client()
         .post(format!("{base}/_sim/graph/scenario/incident"))
         .send()
         .await
@@ -933,7 +921,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
 
     // The site plays its own scenario: a combined site + Graph outage.
     sim.set_scenario(Scenario::AdminDegraded);
-    let post = client()
+    let post = plain_client()
         .get(format!("{base}/api/posts/mac"))
         .send()
         .await
@@ -950,7 +938,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
     sim.set_scenario(Scenario::Healthy);
 
     let state = json(
-        &client()
+        &plain_client()
             .get(format!("{base}/_sim"))
             .send()
             .await
@@ -969,7 +957,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
     );
 
     // Back to the default.
-    let reset = client()
+    let reset = plain_client()
         .delete(format!("{base}/_sim/graph/tenants/tenant-a/scenario"))
         .send()
         .await
@@ -982,7 +970,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
     assert_eq!(graph_get(&sim, OVERVIEWS, &a).await.status(), 200);
 
     // Unknown names and tenant ids are refused.
-    let unknown = client()
+    let unknown = plain_client()
         .put(format!("{base}/_sim/graph/scenario/on-fire"))
         .send()
         .await
@@ -995,7 +983,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
             .is_some_and(|s| s.iter().any(|n| n == "drift-missing-value")),
         "{body}"
     );
-    let bad_tenant = client()
+    let bad_tenant = plain_client()
         .put(format!("{base}/_sim/graph/tenants/a%20b/scenario/failing"))
         .send()
         .await
@@ -1011,7 +999,7 @@ async fn tenant_scenarios_override_the_default_for_one_tenant_only() {
 
 #[tokio::test]
 async fn the_budget_is_per_tenant_and_counts_requests_beyond_it() {
-    let sim = sim().await;
+    let sim = crate::support::simulator(Scenario::Healthy).await;
     assert_eq!(
         sim.graph_limits(),
         GraphLimits {
@@ -1022,7 +1010,7 @@ async fn the_budget_is_per_tenant_and_counts_requests_beyond_it() {
     let a = token(&sim, "tenant-a").await;
     let b = token(&sim, "tenant-b").await;
 
-    let http = client();
+    let http = plain_client();
     let url = format!("{}{OVERVIEWS}", sim.base_url());
     let mut statuses = Vec::new();
     let mut retry_afters = Vec::new();
@@ -1071,7 +1059,7 @@ async fn the_budget_is_per_tenant_and_counts_requests_beyond_it() {
 
     // The same numbers in the control state.
     let state = json(
-        &client()
+        &plain_client()
             .get(format!("{}/_sim", sim.base_url()))
             .send()
             .await
@@ -1087,7 +1075,7 @@ async fn the_budget_is_per_tenant_and_counts_requests_beyond_it() {
     assert_eq!(tenant["max_in_3600s"], 250);
     assert_eq!(state["graph"]["limits"]["per_60s"], 240);
     let one = json(
-        &client()
+        &plain_client()
             .get(format!("{}/_sim/graph/tenants/tenant-b", sim.base_url()))
             .send()
             .await

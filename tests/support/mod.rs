@@ -195,6 +195,24 @@ pub async fn status_document(config: Config) -> StatusDocument {
     engine.document(targets, now)
 }
 
+/// The built-in simulator on an ephemeral loopback port, playing `scenario` on the site and
+/// `healthy` on Graph.
+pub async fn simulator(
+    scenario: statusmon::simulator::Scenario,
+) -> statusmon::simulator::SimHandle {
+    statusmon::simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), scenario)
+        .await
+        .expect("the simulator binds an ephemeral loopback port")
+}
+
+/// A plain HTTP client for talking to test upstreams directly.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("a plain HTTP client builds")
+}
+
 /// The statusmon binary built for these tests.
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_statusmon")
