@@ -403,3 +403,135 @@ async fn a_fast_schedule_never_exceeds_the_per_tenant_budget() {
         "{stats:?}"
     );
 }
+
+/// The recorded documentation payloads beside the checkout, if present (CI has them; a fresh
+/// clone may not, and then this says so and skips; the in-repo fixtures cover the same shapes).
+fn shared_graph_fixture(name: &str) -> Option<Vec<u8>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/graph")
+        .join(name);
+    match std::fs::read(&path) {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            eprintln!(
+                "skipped: {} is absent (fresh clone without ../shared)",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn recorded_graph_payloads_give_verdicts_incident_ids_and_titles_in_both_casings() {
+    use statusmon_channels::graph::{Collected, assemble, parse_issues_page, parse_overviews};
+    let (Some(overviews), Some(issues), Some(cli_list), Some(cli_issue)) = (
+        shared_graph_fixture("healthOverviews.json"),
+        shared_graph_fixture("issues.json"),
+        shared_graph_fixture("cli-m365-health-list.json"),
+        shared_graph_fixture("cli-m365-healthissue-get.json"),
+    ) else {
+        return;
+    };
+    // PascalCase, as Microsoft's docs print it.
+    let overviews = parse_overviews(&overviews, "GET healthOverviews").expect("parses");
+    assert_eq!(overviews.items.len(), 3);
+    let issues = parse_issues_page(&issues, "GET issues").expect("parses");
+    assert!(
+        issues
+            .next_link
+            .as_deref()
+            .is_some_and(|l| l.contains("$skip=100"))
+    );
+    let now = chrono::DateTime::parse_from_rfc3339("2020-11-14T20:00:00Z")
+        .expect("valid")
+        .with_timezone(&chrono::Utc);
+    let observation = assemble(
+        "recorded",
+        Collected {
+            overviews: overviews.items,
+            issues: Ok(issues.items),
+            digest: String::new(),
+        },
+        now,
+    )
+    .expect("an observation");
+    let health = |id: &str| {
+        observation
+            .services
+            .iter()
+            .find(|s| s.id == id)
+            .map(|s| s.health)
+    };
+    assert_eq!(health("Exchange"), Some(Health::Operational));
+    assert_eq!(
+        health("OrgLiveID"),
+        Some(Health::Operational),
+        "ServiceRestored is operational"
+    );
+    assert_eq!(health("OSDPPlatform"), Some(Health::Operational));
+    let incident = observation
+        .incidents
+        .iter()
+        .find(|i| i.id.as_deref() == Some("EX226792"))
+        .expect("the recently resolved incident is listed");
+    assert_eq!(
+        incident.title,
+        "Limited number of users unable to send or receive email through the Exchange Online service"
+    );
+    assert!(incident.resolved);
+    assert_eq!(
+        incident.service.as_deref(),
+        Some("Exchange"),
+        "display name mapped to the id"
+    );
+
+    // camelCase, as the live API answers (the CLI prints the `value` array without its envelope).
+    let enveloped = format!("{{\"value\": {}}}", String::from_utf8_lossy(&cli_list));
+    let overviews = parse_overviews(enveloped.as_bytes(), "GET healthOverviews").expect("parses");
+    let issue = format!("{{\"value\": [{}]}}", String::from_utf8_lossy(&cli_issue));
+    let issues = parse_issues_page(issue.as_bytes(), "GET issues").expect("parses");
+    let observation = assemble(
+        "recorded",
+        Collected {
+            overviews: overviews.items,
+            issues: Ok(issues.items),
+            digest: String::new(),
+        },
+        now,
+    )
+    .expect("an observation");
+    let exchange = observation
+        .services
+        .iter()
+        .find(|s| s.id == "Exchange")
+        .expect("Exchange");
+    assert_eq!(
+        exchange.health,
+        Health::Advisory,
+        "serviceDegradation is an advisory"
+    );
+    assert_eq!(exchange.status_text, "serviceDegradation");
+}
+
+#[tokio::test]
+async fn the_recorded_token_error_is_an_auth_error_with_its_aadsts_code() {
+    use crate::support::{Reply, mock};
+    let Some(body) = shared_graph_fixture("token-error.json") else {
+        return;
+    };
+    let upstream = mock(vec![("/", Reply::json(body).with_status(400))]).await;
+    let text = graph_config_text(&upstream.base_url, &[TENANT], GRAPH_KEYS);
+    let config =
+        config::parse(&text, Path::new("g.toml"), secret_env(1, "not-the-secret")).expect("valid");
+    let document = status_document(config).await;
+    let graph = document
+        .channels
+        .iter()
+        .find(|c| c.id == "t0-graph")
+        .expect("listed");
+    let error = graph.error.as_ref().expect("an error");
+    assert_eq!(error.class, ErrorClass::Auth);
+    assert!(error.message.contains("AADSTS70011"), "{}", error.message);
+    assert!(!error.message.contains("not-the-secret"));
+}
