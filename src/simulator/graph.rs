@@ -1,7 +1,7 @@
 //! Microsoft Graph's service-communications API, `graph.microsoft.com/v1.0/admin/serviceAnnouncement`,
 //! per tenant.
 //!
-//! Serves, in Graph's shapes (see `/work/shared/reference/graph-api.md` §1–5):
+//! Serves, in Graph's shapes (see the design folder's `reference/graph-api.md` §1–5):
 //! - `GET /v1.0/admin/serviceAnnouncement/healthOverviews`: serviceHealth `{service, status, id}`;
 //! - `GET /v1.0/admin/serviceAnnouncement/issues`: serviceHealthIssue with posts;
 //! - `GET /v1.0/admin/serviceAnnouncement/messages`: a few Message center posts;
