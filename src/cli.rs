@@ -96,6 +96,17 @@ pub enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
         speed: u32,
     },
+    /// Classify social posts read from stdin, one post per line: print each post's stage,
+    /// incident ids and the rule that fired (no config or network needed).
+    Classify {
+        /// Print one JSON object per post (JSON Lines) with both `stage` and `label`.
+        #[arg(long)]
+        json: bool,
+        /// Vocabulary of the table's first column: our stages, or the fixture file's hand
+        /// labels (start, update, recovering, resolved, consumer-redirect).
+        #[arg(long, value_enum, default_value = "stage", value_name = "SET")]
+        labels: crate::classify_cmd::Labels,
+    },
 }
 
 fn parse_scenario(name: &str) -> Result<Scenario, String> {
@@ -138,6 +149,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Demo { speed } => demo(speed).await,
+        Command::Classify { json, labels } => Ok(crate::classify_cmd::run_stdio(json, labels)),
     }
 }
 

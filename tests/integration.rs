@@ -5,6 +5,7 @@
 
 mod support;
 
+mod classify;
 mod cli;
 mod config;
 mod graph;

@@ -13,6 +13,7 @@ pub mod error;
 pub mod graph;
 pub mod http;
 pub mod model;
+pub mod social;
 pub mod status_site;
 pub mod text;
 
