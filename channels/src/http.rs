@@ -92,8 +92,18 @@ impl Fetcher {
         expect: Expect,
         headers: HeaderMap,
     ) -> Result<Vec<u8>, ProbeError> {
+        self.within_limit(what, self.get_unbounded(url, what, expect, headers))
+            .await
+    }
+
+    /// Runs one whole exchange under the request limit: a slow drip of bytes is a timeout too.
+    async fn within_limit<T>(
+        &self,
+        what: &str,
+        exchange: impl Future<Output = Result<T, ProbeError>>,
+    ) -> Result<T, ProbeError> {
         let limit = self.limits.timeout;
-        match tokio::time::timeout(limit, self.get_unbounded(url, what, expect, headers)).await {
+        match tokio::time::timeout(limit, exchange).await {
             Ok(result) => result,
             Err(_elapsed) => Err(ProbeError::Timeout {
                 what: what.to_string(),
@@ -128,13 +138,7 @@ impl Fetcher {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(body)
             .timeout(limit);
-        match tokio::time::timeout(limit, self.raw(request, what)).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(ProbeError::Timeout {
-                what: what.to_string(),
-                after: limit,
-            }),
-        }
+        self.within_limit(what, self.raw(request, what)).await
     }
 
     async fn raw(
