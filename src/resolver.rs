@@ -54,10 +54,8 @@ pub struct ChannelRecord {
     pub max_age: Duration,
     /// Why the channel does not run, if it does not.
     pub disabled: Option<String>,
-    /// The last successful observation.
+    /// The last successful observation (its `observed_at` is the channel's last success).
     pub observation: Option<Arc<Observation>>,
-    /// When the last successful observation arrived.
-    pub last_success: Option<DateTime<Utc>>,
     /// The latest probe's error; `None` when the latest probe succeeded.
     pub error: Option<ProbeError>,
     /// When the current run of failures began.
@@ -73,7 +71,6 @@ impl ChannelRecord {
             max_age,
             disabled: None,
             observation: None,
-            last_success: None,
             error: None,
             failing_since: None,
         }
@@ -83,7 +80,6 @@ impl ChannelRecord {
     pub fn record(&mut self, outcome: Result<Observation, ProbeError>, at: DateTime<Utc>) {
         match outcome {
             Ok(observation) => {
-                self.last_success = Some(observation.observed_at);
                 self.observation = Some(Arc::new(observation));
                 self.error = None;
                 self.failing_since = None;
@@ -104,10 +100,15 @@ impl ChannelRecord {
         if self.error.is_some() {
             return ChannelState::Failing;
         }
-        match self.last_success {
+        match self.last_success() {
             Some(at) if age(at, now) <= self.max_age => ChannelState::Fresh,
             _ => ChannelState::Stale,
         }
+    }
+
+    /// When the channel last answered well.
+    pub fn last_success(&self) -> Option<DateTime<Utc>> {
+        self.observation.as_ref().map(|o| o.observed_at)
     }
 
     /// The error to show: the latest probe's, else the first fault of a partial answer.
@@ -771,7 +772,7 @@ fn primary_report(
     let since = match state {
         ChannelState::Fresh => None,
         ChannelState::Failing => primary.failing_since,
-        ChannelState::Stale | ChannelState::Disabled => primary.last_success,
+        ChannelState::Stale | ChannelState::Disabled => primary.last_success(),
     };
     let name = match primary.kind {
         ChannelKind::Graph => format!("the admin portal API ({})", primary.id),
@@ -793,7 +794,7 @@ fn primary_report(
                 .map(ToString::to_string)
                 .unwrap_or_default()
         )),
-        ChannelState::Stale => Some(match primary.last_success {
+        ChannelState::Stale => Some(match primary.last_success() {
             Some(at) => format!(
                 "{name} has had no good answer for {}",
                 statusmon_channels::error::humanize(Duration::from_secs(age(at, now).as_secs()))

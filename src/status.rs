@@ -116,7 +116,7 @@ impl StatusDocument {
                     id: live.config.id.clone(),
                     kind: live.config.kind().as_str().to_string(),
                     state,
-                    last_success: record.last_success,
+                    last_success: record.last_success(),
                     error,
                     faults,
                     interval: humantime::format_duration(live.config.interval).to_string(),
