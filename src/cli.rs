@@ -216,11 +216,8 @@ async fn probe(path: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
     let channel = engine::build_channel(channel_config, &client)
         .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
     let started = std::time::Instant::now();
-    let outcome = engine::probe_once(
-        channel.as_ref(),
-        channel_config.limits.timeout + Duration::from_millis(500),
-    )
-    .await;
+    let outcome =
+        engine::probe_once(channel.as_ref(), engine::probe_deadline(channel_config)).await;
     let elapsed = started.elapsed();
     let code = match &outcome {
         Ok(o) if o.faults.is_empty() => exit::OK,

@@ -184,10 +184,15 @@ impl Engine {
     }
 }
 
-/// The whole-probe limit: the request limit plus a little, since a probe may make a few
-/// concurrent requests each bounded by the request limit.
-fn probe_deadline(config: &ChannelConfig) -> Duration {
-    config.limits.timeout + Duration::from_millis(500)
+/// The whole-probe limit. Every request of a probe is already bounded by `timeout`, but a probe
+/// may make several in sequence (a Graph token, the overviews, then each page of issues), so the
+/// probe as a whole is bounded by the schedule instead: it must end before the next one is due.
+/// (Config keeps `timeout` at most the interval; the extra half second covers `timeout ==
+/// interval`.)
+pub fn probe_deadline(config: &ChannelConfig) -> Duration {
+    config
+        .interval
+        .max(config.limits.timeout + Duration::from_millis(500))
 }
 
 /// Runs one probe under a deadline, so no channel can hold up a round, and reports it as a

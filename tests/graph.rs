@@ -535,3 +535,36 @@ async fn the_recorded_token_error_is_an_auth_error_with_its_aadsts_code() {
     assert!(error.message.contains("AADSTS70011"), "{}", error.message);
     assert!(!error.message.contains("not-the-secret"));
 }
+
+#[tokio::test]
+async fn a_slow_but_answering_graph_is_not_cut_off_as_a_whole() {
+    // Every Graph request takes 900 ms, within the 1 s request limit; the probe makes two in a
+    // row (plus the token), so it takes longer than one request limit and must still count.
+    let sim = crate::support::simulator(Scenario::Healthy).await;
+    sim.set_graph_slow_delay(Duration::from_millis(900));
+    sim.set_graph_scenario(GraphScenario::Slow);
+    let text = graph_config_text(
+        &sim.base_url(),
+        &[TENANT],
+        "interval = \"1m\"\ntimeout = \"1s\"",
+    );
+    let config = config::parse(
+        &text,
+        Path::new("slow.toml"),
+        secret_env(1, SIM_CLIENT_SECRET),
+    )
+    .expect("valid");
+    let started = std::time::Instant::now();
+    let document = status_document(config).await;
+    let graph = document
+        .channels
+        .iter()
+        .find(|c| c.id == "t0-graph")
+        .expect("listed");
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "the probe really was slow"
+    );
+    assert_eq!(graph.state, ChannelState::Fresh, "{:?}", graph.error);
+    assert_eq!(document.targets[0].visibility, Visibility::Full);
+}
