@@ -40,6 +40,15 @@ pub fn html_to_text(html: &str) -> String {
     out
 }
 
+/// At most `max` characters of `text`, with `…` when something was cut: for vendor words and
+/// messages echoed in our own messages, so one absurd upstream value cannot flood a line.
+pub fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
 fn is_hidden(name: &str) -> bool {
     matches!(name, "script" | "style" | "template" | "noscript")
 }
@@ -81,6 +90,12 @@ mod tests {
             html_to_text(html),
             "Users may be unable to sign in. More info"
         );
+    }
+
+    #[test]
+    fn shorten_counts_characters_and_marks_the_cut() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("ééééé", 2), "éé…");
     }
 
     #[test]

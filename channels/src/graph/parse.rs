@@ -21,7 +21,7 @@ use crate::error::ProbeError;
 use crate::model::{
     Fault, Health, IncidentClassification, IncidentObservation, Observation, ServiceObservation,
 };
-use crate::text::html_to_text;
+use crate::text::{html_to_text, shorten};
 
 /// How long a resolved issue is still reported (marked resolved), so its end is seen.
 pub const RECENTLY_RESOLVED: chrono::Duration = chrono::Duration::hours(24);
@@ -317,7 +317,7 @@ fn envelope(body: &[u8], what: &str) -> Result<(Vec<Value>, Option<String>), Pro
                 .get("error")
                 .and_then(|e| e.get("code"))
                 .and_then(Value::as_str)
-                .map(|code| format!(" (it carries an error: {})", cut(code, 80)))
+                .map(|code| format!(" (it carries an error: {})", shorten(code, 80)))
                 .unwrap_or_default();
             let mut keys: Vec<&str> = object.keys().map(String::as_str).take(8).collect();
             keys.sort_unstable();
@@ -362,9 +362,9 @@ fn timestamp(object: &Map<String, Value>, name: &str) -> Option<DateTime<Utc>> {
 fn status_of(object: Option<&Map<String, Value>>, name: &str) -> (Option<Status>, String) {
     match object.and_then(|o| o.get(name)) {
         None | Some(Value::Null) => (None, String::new()),
-        Some(Value::String(word)) => (Some(Status::parse(word)), cut(word.trim(), 100)),
+        Some(Value::String(word)) => (Some(Status::parse(word)), shorten(word.trim(), 100)),
         Some(other) => {
-            let shown = cut(&other.to_string(), 100);
+            let shown = shorten(&other.to_string(), 100);
             (Some(Status::Unknown(shown.clone())), shown)
         }
     }
@@ -383,13 +383,6 @@ fn latest_post(object: &Map<String, Value>) -> Option<String> {
         })
         .max_by_key(|(at, i, _)| (*at, *i))?;
     Some(html_to_text(newest.2))
-}
-
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
 }
 
 /// What one probe collected, parsed page by page (the raw pages only feed the digest).
@@ -493,7 +486,7 @@ pub fn assemble(
                     ISSUES,
                     format!(
                         "an issue has no id (title {:?}); it is left out",
-                        cut(issue.title.as_deref().unwrap_or(""), 80)
+                        shorten(issue.title.as_deref().unwrap_or(""), 80)
                     ),
                 ),
             });
@@ -596,7 +589,7 @@ pub fn assemble(
                     )
                 })
                 .collect();
-            cut(&titles.join("; "), 1000)
+            shorten(&titles.join("; "), 1000)
         });
         if let (Some(error), Health::Advisory) = (&issues_error, health) {
             blind_without_issues.push(id.clone());

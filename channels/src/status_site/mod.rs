@@ -31,7 +31,7 @@ use crate::model::{
     ChannelKind, Fault, Health, IncidentClassification, IncidentObservation, Observation,
     ServiceObservation, incident_ids,
 };
-use crate::text::html_to_text;
+use crate::text::{html_to_text, shorten};
 use crate::{BoxFuture, Channel};
 
 /// The post endpoints the site serves (`/api/posts/{leaf}`); it answers 400 to any other leaf.
@@ -489,11 +489,7 @@ fn check_source_age(
 
 /// A status word as we keep it for display: trimmed and at most 100 characters.
 fn display_word(word: &str) -> String {
-    let word = word.trim();
-    match word.char_indices().nth(100) {
-        Some((cut, _)) => format!("{}…", &word[..cut]),
-        None => word.to_string(),
-    }
+    shorten(word.trim(), 100)
 }
 
 #[allow(clippy::too_many_arguments)]
