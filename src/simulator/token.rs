@@ -407,16 +407,9 @@ fn shown(text: &str) -> String {
 
 /// A random GUID, lowercase, hyphenated.
 pub(crate) fn guid() -> String {
-    let n: u128 = rand::random();
-    let hex = format!("{n:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    uuid::Builder::from_random_bytes(rand::random())
+        .into_uuid()
+        .to_string()
 }
 
 /// Parses `application/x-www-form-urlencoded` (also a URL query): `+` is a space, `%XX` a byte.

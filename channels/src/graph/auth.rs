@@ -24,6 +24,7 @@ use tokio::time::Instant;
 
 use crate::error::{ProbeError, humanize};
 use crate::http::{Expect, Fetcher, classify_status, gate};
+use crate::text::shorten;
 
 /// `client_assertion_type` of a certificate (JWT bearer) credential.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -187,21 +188,13 @@ struct AssertionClaims<'a> {
 
 /// A random (version 4) UUID, the `jti` Microsoft asks for.
 fn random_uuid() -> Result<String, ProbeError> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| ProbeError::Config {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| ProbeError::Config {
         message: format!("graph: no randomness for the client assertion's jti ({e})"),
     })?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
 }
 
 /// A token as the identity platform granted it.
@@ -283,7 +276,7 @@ pub(crate) fn read_token_answer(
             .get("error_description")
             .and_then(|d| d.as_str())
             .and_then(|d| d.lines().map(str::trim).find(|l| !l.is_empty()))
-            .map(|d| cut(&clean(d), 300));
+            .map(|d| shorten(&clean(d), 300));
         let code = value
             .get("error_codes")
             .and_then(|c| c.as_array())
@@ -296,7 +289,7 @@ pub(crate) fn read_token_answer(
             (None, Some(code)) => format!("AADSTS{code}"),
             (None, None) => "no error_description".to_string(),
         };
-        said.push_str(&format!(" ({}, HTTP {status})", cut(&clean(error), 60)));
+        said.push_str(&format!(" ({}, HTTP {status})", shorten(&clean(error), 60)));
         let code = code.or_else(|| {
             description.as_deref().and_then(|d| {
                 d.strip_prefix("AADSTS")?
@@ -350,7 +343,10 @@ fn grant_from(value: &serde_json::Value, what: &str) -> Result<TokenGrant, Probe
     {
         return Err(ProbeError::drift(
             what,
-            format!("token_type is {}, not Bearer", cut(&kind.to_string(), 40)),
+            format!(
+                "token_type is {}, not Bearer",
+                shorten(&kind.to_string(), 40)
+            ),
         ));
     }
     let expires_in = match object.get("expires_in") {
@@ -399,13 +395,6 @@ fn aadsts_hint(code: u64) -> Option<&'static str> {
         70011 => "the scope was refused: check graph_url",
         _ => return None,
     })
-}
-
-fn cut(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
 }
 
 /// A token in the cache, with when to renew it and until when it is still good.
