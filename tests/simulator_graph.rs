@@ -33,18 +33,6 @@ fn header(response: &reqwest::Response, name: &str) -> String {
         .to_string()
 }
 
-fn form_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn b64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
@@ -78,11 +66,9 @@ fn ps256() -> serde_json::Value {
 }
 
 async fn post_token(sim: &SimHandle, tenant: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let body = fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
     plain_client()
         .post(format!("{}/{tenant}/oauth2/v2.0/token", sim.base_url()))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -280,58 +266,45 @@ async fn token_errors_have_entras_shape_and_status() {
     let wrong = request_token(&sim, t, "not-the-secret").await;
     assert_entra_error(wrong, 401, "invalid_client", 7000215).await;
 
-    let missing_grant = post_token(
-        &sim,
-        t,
-        &[
-            ("client_id", CLIENT_ID),
-            ("scope", GRAPH_SCOPE),
-            ("client_secret", SIM_CLIENT_SECRET),
-        ],
-    )
-    .await;
-    assert_entra_error(missing_grant, 400, "invalid_request", 900144).await;
-
-    let wrong_grant = post_token(
-        &sim,
-        t,
-        &[
-            ("client_id", CLIENT_ID),
-            ("scope", GRAPH_SCOPE),
-            ("client_secret", SIM_CLIENT_SECRET),
-            ("grant_type", "password"),
-        ],
-    )
-    .await;
-    assert_entra_error(wrong_grant, 400, "unsupported_grant_type", 70003).await;
-
-    let bad_scope = post_token(
-        &sim,
-        t,
-        &[
-            ("client_id", CLIENT_ID),
-            (
-                "scope",
-                "https://graph.microsoft.com/ServiceHealth.Read.All",
-            ),
-            ("client_secret", SIM_CLIENT_SECRET),
-            ("grant_type", "client_credentials"),
-        ],
-    )
-    .await;
-    assert_entra_error(bad_scope, 400, "invalid_scope", 1002012).await;
-
-    let no_credentials = post_token(
-        &sim,
-        t,
-        &[
-            ("client_id", CLIENT_ID),
-            ("scope", GRAPH_SCOPE),
-            ("grant_type", "client_credentials"),
-        ],
-    )
-    .await;
-    assert_entra_error(no_credentials, 401, "invalid_client", 7000218).await;
+    // One field changed or left out at a time, from a form that would succeed.
+    let good = [
+        ("client_id", CLIENT_ID),
+        ("scope", GRAPH_SCOPE),
+        ("client_secret", SIM_CLIENT_SECRET),
+        ("grant_type", "client_credentials"),
+    ];
+    let form_cases: [(&str, Option<&str>, u16, &str, u64); 4] = [
+        ("grant_type", None, 400, "invalid_request", 900144),
+        (
+            "grant_type",
+            Some("password"),
+            400,
+            "unsupported_grant_type",
+            70003,
+        ),
+        (
+            "scope",
+            Some("https://graph.microsoft.com/ServiceHealth.Read.All"),
+            400,
+            "invalid_scope",
+            1002012,
+        ),
+        ("client_secret", None, 401, "invalid_client", 7000218),
+    ];
+    for (field, value, status, error, code) in form_cases {
+        let fields: Vec<(&str, &str)> = good
+            .iter()
+            .filter_map(|&(k, v)| {
+                if k == field {
+                    value.map(|value| (k, value))
+                } else {
+                    Some((k, v))
+                }
+            })
+            .collect();
+        let response = post_token(&sim, t, &fields).await;
+        assert_entra_error(response, status, error, code).await;
+    }
 
     let unknown_tenant = request_token(&sim, "no%20such%20tenant", SIM_CLIENT_SECRET).await;
     assert_entra_error(unknown_tenant, 400, "invalid_request", 90002).await;
@@ -361,26 +334,49 @@ async fn token_errors_have_entras_shape_and_status() {
             .await
         }
     };
-    let two_parts = with_assertion("eyJhbGciOiJQUzI1NiJ9.e30".to_string()).await;
-    assert_entra_error(two_parts, 400, "invalid_request", 50027).await;
-    let not_json = with_assertion("bm90IGpzb24.e30.c2ln".to_string()).await;
-    assert_entra_error(not_json, 400, "invalid_request", 50027).await;
-    let rs256 = with_assertion(assertion(
-        serde_json::json!({"alg": "RS256", "typ": "JWT"}),
-        good_claims(&sim, t),
-    ))
-    .await;
-    assert_entra_error(rs256, 401, "invalid_client", 5002738).await;
-    let other_tenant = with_assertion(assertion(ps256(), good_claims(&sim, "contoso.com"))).await;
-    assert_entra_error(other_tenant, 401, "invalid_client", 700212).await;
-    let mut claims = good_claims(&sim, t);
-    claims["iss"] = serde_json::json!("someone-else");
-    let wrong_issuer = with_assertion(assertion(ps256(), claims)).await;
-    assert_entra_error(wrong_issuer, 401, "invalid_client", 700021).await;
-    let mut claims = good_claims(&sim, t);
-    claims["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 60);
-    let expired = with_assertion(assertion(ps256(), claims)).await;
-    assert_entra_error(expired, 401, "invalid_client", 700024).await;
+    let mut wrong_issuer = good_claims(&sim, t);
+    wrong_issuer["iss"] = serde_json::json!("someone-else");
+    let mut expired = good_claims(&sim, t);
+    expired["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 60);
+    let assertion_cases = [
+        (
+            "eyJhbGciOiJQUzI1NiJ9.e30".to_string(),
+            400,
+            "invalid_request",
+            50027,
+        ),
+        (
+            "bm90IGpzb24.e30.c2ln".to_string(),
+            400,
+            "invalid_request",
+            50027,
+        ),
+        (
+            assertion(
+                serde_json::json!({"alg": "RS256", "typ": "JWT"}),
+                good_claims(&sim, t),
+            ),
+            401,
+            "invalid_client",
+            5002738,
+        ),
+        (
+            assertion(ps256(), good_claims(&sim, "contoso.com")),
+            401,
+            "invalid_client",
+            700212,
+        ),
+        (
+            assertion(ps256(), wrong_issuer),
+            401,
+            "invalid_client",
+            700021,
+        ),
+        (assertion(ps256(), expired), 401, "invalid_client", 700024),
+    ];
+    for (jwt, status, error, code) in assertion_cases {
+        assert_entra_error(with_assertion(jwt).await, status, error, code).await;
+    }
 
     assert_eq!(sim.graph_stats(t).tokens_issued, 0);
     sim.shutdown().await;
