@@ -145,7 +145,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             scenario,
             graph_scenario,
         } => {
-            simulator::serve_until_ctrl_c_with_graph(listen, scenario, graph_scenario).await?;
+            simulator::serve_until_ctrl_c(listen, scenario, graph_scenario).await?;
             Ok(exit::OK)
         }
         Command::Demo { speed } => demo(speed).await,

@@ -373,14 +373,10 @@ impl Drop for SimHandle {
     }
 }
 
-/// What `statusmon simulate` runs: starts the simulator on `listen`, says on stdout where it is
-/// and how to use it, then serves until Ctrl-C (or SIGTERM) and shuts down cleanly.
-pub async fn serve_until_ctrl_c(listen: SocketAddr, scenario: Scenario) -> anyhow::Result<()> {
-    serve_until_ctrl_c_with_graph(listen, scenario, GraphScenario::Healthy).await
-}
-
-/// [`serve_until_ctrl_c`], with `graph` as every Graph tenant's initial scenario.
-pub async fn serve_until_ctrl_c_with_graph(
+/// What `statusmon simulate` runs: starts the simulator on `listen` (the site playing
+/// `scenario`, every Graph tenant `graph`), says on stdout where it is and how to use it, then
+/// serves until Ctrl-C (or SIGTERM) and shuts down cleanly.
+pub async fn serve_until_ctrl_c(
     listen: SocketAddr,
     scenario: Scenario,
     graph: GraphScenario,
