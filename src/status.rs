@@ -135,28 +135,19 @@ impl StatusDocument {
     /// The Nagios-style exit code: 2 if any target has an incident, else 3 if any is unknown or
     /// blind, else 1 for advisory or maintenance, else 0. No targets is 3: nothing was checked.
     pub fn exit_code(&self) -> u8 {
-        if self.targets.is_empty() {
-            return 3;
-        }
-        self.targets
+        // The resolver already makes a blind target unknown; the codes follow its alarm order.
+        let worst = self
+            .targets
             .iter()
-            .map(|t| {
-                if t.visibility == Visibility::Blind {
-                    return 3;
-                }
-                match t.verdict {
-                    Health::Incident => 2,
-                    Health::Unknown => 3,
-                    Health::Advisory | Health::Maintenance => 1,
-                    Health::Operational => 0,
-                }
-            })
-            .max_by_key(|code| match code {
-                2 => 3,
-                3 => 2,
-                other => *other,
-            })
-            .unwrap_or(3)
+            .map(|t| t.verdict)
+            .max_by_key(|h| h.alarm_rank())
+            .unwrap_or(Health::Unknown);
+        match worst {
+            Health::Incident => 2,
+            Health::Unknown => 3,
+            Health::Advisory | Health::Maintenance => 1,
+            Health::Operational => 0,
+        }
     }
 
     /// The human view: per target a headline, the services, then the channels.

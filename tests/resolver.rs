@@ -570,3 +570,22 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn the_exit_code_follows_the_worst_target_an_incident_before_unknown() {
+    use statusmon::status::StatusDocument;
+    let spec = target(&["a"]);
+    let with = |health| resolve_once(&spec, vec![answered("a", t0(), &[("x", health)])], t0());
+    let blind = resolve_once(&spec, vec![failed(channel("a"), t0())], t0());
+    let code = |targets: Vec<TargetResolution>| {
+        StatusDocument::new(t0(), targets, &[], &BTreeMap::new()).exit_code()
+    };
+    assert_eq!(code(vec![blind.clone(), with(Health::Incident)]), 2);
+    assert_eq!(code(vec![with(Health::Advisory), blind]), 3);
+    assert_eq!(
+        code(vec![with(Health::Operational), with(Health::Maintenance)]),
+        1
+    );
+    assert_eq!(code(vec![with(Health::Operational)]), 0);
+    assert_eq!(code(Vec::new()), 3, "nothing checked is unknown");
+}
