@@ -649,7 +649,7 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
             let base_url = raw
                 .base_url
                 .unwrap_or_else(|| DEFAULT_STATUS_SITE.to_string());
-            check_url(&base_url).map_err(|p| (at("base_url"), p))?;
+            check_url("base_url", &base_url).map_err(|p| (at("base_url"), p))?;
             let mut posts = Vec::new();
             for (i, leaf) in raw
                 .posts
@@ -715,11 +715,11 @@ fn graph_settings(
     let authority = raw
         .authority
         .unwrap_or_else(|| graph::DEFAULT_AUTHORITY.to_string());
-    check_url(&authority).map_err(|p| (at("authority"), p))?;
+    check_url("authority", &authority).map_err(|p| (at("authority"), p))?;
     let graph_url = raw
         .graph_url
         .unwrap_or_else(|| graph::DEFAULT_GRAPH_URL.to_string());
-    check_url(&graph_url).map_err(|p| (at("graph_url"), p))?;
+    check_url("graph_url", &graph_url).map_err(|p| (at("graph_url"), p))?;
     let defaults = Budget::default();
     let positive = |key: &str, value: Option<u32>, default: std::num::NonZeroU32| match value {
         None => Ok(default),
@@ -822,12 +822,10 @@ fn check_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(format!("{url:?} must be an http(s) URL"));
-    }
-    Ok(())
+fn check_url(key: &str, url: &str) -> Result<(), String> {
+    statusmon_channels::http::base_url(key, url)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The id as it appears in environment variable names: capitals, every other character `_`.

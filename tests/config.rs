@@ -470,3 +470,15 @@ fn an_interval_beyond_the_graph_budget_is_warned_about() {
         config.warnings
     );
 }
+
+#[test]
+fn a_base_address_with_a_query_is_refused_by_the_same_rule_as_the_channels() {
+    let message = first_error(&GOOD.replace(
+        "https://status.cloud.microsoft\"",
+        "https://status.cloud.microsoft/?x=1\"",
+    ));
+    assert!(
+        message.contains("channels[0].base_url") && message.contains("no query"),
+        "{message}"
+    );
+}

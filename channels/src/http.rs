@@ -26,6 +26,27 @@ impl Default for Limits {
     }
 }
 
+/// Checks a configured base address (`base_url`, `authority`, `graph_url`): an absolute http(s)
+/// URL with a host and no query or fragment, since paths are appended to it. `key` names the
+/// setting in the message.
+pub fn base_url(key: &str, value: &str) -> Result<reqwest::Url, ProbeError> {
+    let url = reqwest::Url::parse(value.trim()).map_err(|e| ProbeError::Config {
+        message: format!("{key} {value:?} is not a URL: {e}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(ProbeError::Config {
+            message: format!(
+                "{key} {value:?} must be an http(s) URL with a host and no query or fragment"
+            ),
+        });
+    }
+    Ok(url)
+}
+
 /// What kind of document a caller expects; anything else is drift.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {

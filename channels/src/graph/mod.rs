@@ -40,7 +40,7 @@ pub use parse::{
 };
 
 use crate::error::{ProbeError, humanize};
-use crate::http::{Expect, Fetcher};
+use crate::http::{Expect, Fetcher, base_url};
 use crate::model::{ChannelKind, Observation};
 use crate::{BoxFuture, Channel};
 use auth::{Signer, TokenSource};
@@ -456,31 +456,6 @@ pub fn next_page(
         ));
     }
     Ok(Some(link.to_string()))
-}
-
-/// An absolute http(s) URL without query or fragment.
-fn base_url(key: &str, value: &str) -> Result<reqwest::Url, ProbeError> {
-    let url = reqwest::Url::parse(value.trim()).map_err(|e| ProbeError::Config {
-        message: format!("graph: {key} {value:?} is not a URL: {e}"),
-    })?;
-    if !matches!(url.scheme(), "http" | "https")
-        || url.host_str().is_none()
-        || url.query().is_some()
-        || url.fragment().is_some()
-    {
-        return Err(ProbeError::Config {
-            message: format!(
-                "graph: {key} {value:?} must be an http(s) URL with a host and no query, e.g. \
-                 {}",
-                if key == "authority" {
-                    DEFAULT_AUTHORITY
-                } else {
-                    DEFAULT_GRAPH_URL
-                }
-            ),
-        });
-    }
-    Ok(url)
 }
 
 impl Channel for Graph {

@@ -116,20 +116,14 @@ pub struct StatusSite {
 }
 
 impl StatusSite {
-    /// Builds the channel, refusing a base URL that is not absolute http(s).
+    /// Builds the channel, refusing a base URL that is not absolute http(s) (see
+    /// [`crate::http::base_url`]).
     pub fn new(
         id: impl Into<String>,
         config: StatusSiteConfig,
         fetcher: Fetcher,
     ) -> Result<Self, ProbeError> {
-        let url = reqwest::Url::parse(&config.base_url).map_err(|e| ProbeError::Config {
-            message: format!("base_url {:?} is not a URL: {e}", config.base_url),
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ProbeError::Config {
-                message: format!("base_url {:?} must be an http(s) URL", config.base_url),
-            });
-        }
+        crate::http::base_url("base_url", &config.base_url)?;
         let mut posts = vec![PostLeaf::Mac];
         for leaf in config.posts {
             if !posts.contains(&leaf) {
