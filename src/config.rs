@@ -580,6 +580,9 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
     let kind_keys = match kind {
         ChannelKind::M365StatusSite => STATUS_SITE_KEYS,
         ChannelKind::Graph => GRAPH_KEYS,
+        ChannelKind::X | ChannelKind::Mastodon | ChannelKind::Bluesky | ChannelKind::Feed => {
+            return Err((at("kind"), format!("kind {kind} is not built yet")));
+        }
     };
     if let Some(key) = rest.keys().find(|k| !kind_keys.contains(&k.as_str())) {
         let mut known: Vec<&str> = COMMON_KEYS.to_vec();
@@ -596,6 +599,7 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
     let interval = common.interval.unwrap_or(match kind {
         ChannelKind::M365StatusSite => Duration::from_secs(120),
         ChannelKind::Graph => Duration::from_secs(60),
+        _ => Duration::from_secs(120),
     });
     if interval < Duration::from_millis(100) {
         return Err((at("interval"), "must be at least 100ms".into()));
@@ -690,6 +694,7 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
                 })?;
             ChannelSettings::Graph(graph_settings(&common.id, raw, &at)?)
         }
+        _ => return Err((at("kind"), format!("kind {kind} is not built yet"))),
     };
     Ok(ChannelConfig {
         id: common.id,

@@ -77,6 +77,14 @@ pub enum ChannelKind {
     M365StatusSite,
     /// Microsoft Graph service health (`admin/serviceAnnouncement`) of one tenant: the primary.
     Graph,
+    /// An account's posts on X (API v2), e.g. @MSFT365Status.
+    X,
+    /// An account's public posts on a Mastodon server.
+    Mastodon,
+    /// An account's public posts on Bluesky.
+    Bluesky,
+    /// Any RSS or Atom feed of posts or incidents.
+    Feed,
 }
 
 impl ChannelKind {
@@ -85,18 +93,32 @@ impl ChannelKind {
         match self {
             ChannelKind::M365StatusSite => "m365_status_site",
             ChannelKind::Graph => "graph",
+            ChannelKind::X => "x",
+            ChannelKind::Mastodon => "mastodon",
+            ChannelKind::Bluesky => "bluesky",
+            ChannelKind::Feed => "feed",
         }
     }
 
     /// Every kind this build knows, for error messages.
     pub fn all() -> &'static [ChannelKind] {
-        &[ChannelKind::M365StatusSite, ChannelKind::Graph]
+        &[
+            ChannelKind::M365StatusSite,
+            ChannelKind::Graph,
+            ChannelKind::X,
+            ChannelKind::Mastodon,
+            ChannelKind::Bluesky,
+            ChannelKind::Feed,
+        ]
     }
 
     /// How much a statement from this kind of channel is worth, before its position in a target.
     pub fn authority(self) -> SourceAuthority {
         match self {
             ChannelKind::M365StatusSite | ChannelKind::Graph => SourceAuthority::Official,
+            ChannelKind::X | ChannelKind::Mastodon | ChannelKind::Bluesky | ChannelKind::Feed => {
+                SourceAuthority::Social
+            }
         }
     }
 }

@@ -10,9 +10,11 @@
 //! operational, and a silent feed proves nothing.
 
 pub mod classify;
+pub mod observe;
 pub mod thread;
 
 pub use classify::{Classification, FixtureLabel, RULES, Stage, classify};
+pub use observe::{PostLog, SocialSettings, observation};
 pub use thread::{Post, Thread, group, thread_state};
 
 #[cfg(test)]
