@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
-use crate::simulator::{self, GraphScenario, Scenario};
+use crate::simulator::{self, GraphScenario, Scenario, SocialScenario};
 use crate::status::{self, StatusDocument};
 
 /// Exit codes of `status` (Nagios plugin convention).
@@ -73,6 +73,13 @@ pub enum Command {
         json: bool,
     },
     /// Serve simulated upstreams on loopback, for tests, fire drills and benchmarks.
+    ///
+    /// One listener serves, on their real paths: Microsoft's public status site, Microsoft Graph
+    /// service health with its token endpoint, and @MSFT365Status on X API v2 (`/2/...`, bearer
+    /// token `sim-x-bearer`), Mastodon (`/api/v1/...`), Bluesky (`/xrpc/...`) and an Atom feed
+    /// (`/feeds/msft365status.atom`). Point a channel at it by changing only its base URL. The
+    /// social scenario's thread is revealed one post per `--social-step`; `GET /_sim` shows the
+    /// state and lists every scenario.
     Simulate {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8900", value_name = "ADDR")]
@@ -88,6 +95,16 @@ pub enum Command {
         #[arg(long, default_value = "healthy", value_name = "NAME", value_parser = parse_graph_scenario,
               long_help = graph_scenario_help())]
         graph_scenario: GraphScenario,
+        /// Scenario of the social upstreams (X API v2, Mastodon, Bluesky, an Atom feed of
+        /// @MSFT365Status) to start with; switch later (restarting the timeline) with
+        /// `PUT /_sim/social/scenario/NAME?step=30s`.
+        #[arg(long, default_value = "quiet", value_name = "NAME", value_parser = parse_social_scenario,
+              long_help = social_scenario_help())]
+        social_scenario: SocialScenario,
+        /// Time between two posts of the social scenario's thread: post k appears k × STEP
+        /// after the start (reveal one at once with `POST /_sim/social/advance`).
+        #[arg(long, default_value = "30s", value_name = "STEP", value_parser = parse_social_step)]
+        social_step: Duration,
     },
     /// Run a scripted outage against the built-in simulator and show each change as it happens
     /// (no credentials or internet needed; about 35 seconds).
@@ -117,6 +134,32 @@ fn parse_graph_scenario(name: &str) -> Result<GraphScenario, String> {
     name.parse::<GraphScenario>().map_err(|e| e.to_string())
 }
 
+fn parse_social_scenario(name: &str) -> Result<SocialScenario, String> {
+    name.parse::<SocialScenario>().map_err(|e| e.to_string())
+}
+
+fn parse_social_step(text: &str) -> Result<Duration, String> {
+    let step = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if step < simulator::MIN_SOCIAL_STEP {
+        return Err(format!(
+            "the step must be at least {}",
+            humantime::format_duration(simulator::MIN_SOCIAL_STEP)
+        ));
+    }
+    Ok(step)
+}
+
+fn social_scenario_help() -> String {
+    let mut lines = vec![
+        "Scenario of the social upstreams (X API v2, Mastodon, Bluesky, Atom feed) to start with:"
+            .to_string(),
+    ];
+    for s in SocialScenario::ALL {
+        lines.push(format!("  {s:<24} {}", s.description()));
+    }
+    lines.join("\n")
+}
+
 fn graph_scenario_help() -> String {
     let mut lines = vec!["Scenario of Graph (every tenant) to start with:".to_string()];
     for s in GraphScenario::ALL {
@@ -144,8 +187,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             listen,
             scenario,
             graph_scenario,
+            social_scenario,
+            social_step,
         } => {
-            simulator::serve_until_ctrl_c(listen, scenario, graph_scenario).await?;
+            let social = simulator::SocialSim {
+                scenario: social_scenario,
+                step: social_step,
+            };
+            simulator::serve_until_ctrl_c(listen, scenario, graph_scenario, social).await?;
             Ok(exit::OK)
         }
         Command::Demo { speed } => demo(speed).await,

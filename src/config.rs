@@ -22,9 +22,16 @@ use serde::Deserialize;
 use statusmon_channels::ChannelKind;
 use statusmon_channels::graph::{self, Budget, Credential};
 use statusmon_channels::http::Limits;
+use statusmon_channels::social::bluesky::BlueskyConfig;
+use statusmon_channels::social::feed::FeedConfig;
+use statusmon_channels::social::mastodon::MastodonConfig;
 use statusmon_channels::status_site::{PostLeaf, StatusSiteConfig};
 
 use crate::resolver::{Policy, TargetSpec};
+
+mod social;
+
+pub use social::XSettings;
 
 /// The prefix of every environment override.
 pub const ENV_PREFIX: &str = "STATUSMON_";
@@ -91,6 +98,14 @@ pub enum ChannelSettings {
     M365StatusSite(StatusSiteConfig),
     /// `kind = "graph"`.
     Graph(GraphSettings),
+    /// `kind = "x"`.
+    X(XSettings),
+    /// `kind = "mastodon"`.
+    Mastodon(MastodonConfig),
+    /// `kind = "bluesky"`.
+    Bluesky(BlueskyConfig),
+    /// `kind = "feed"`.
+    Feed(FeedConfig),
 }
 
 impl ChannelSettings {
@@ -99,6 +114,10 @@ impl ChannelSettings {
         match self {
             ChannelSettings::M365StatusSite(_) => ChannelKind::M365StatusSite,
             ChannelSettings::Graph(_) => ChannelKind::Graph,
+            ChannelSettings::X(_) => ChannelKind::X,
+            ChannelSettings::Mastodon(_) => ChannelKind::Mastodon,
+            ChannelSettings::Bluesky(_) => ChannelKind::Bluesky,
+            ChannelSettings::Feed(_) => ChannelKind::Feed,
         }
     }
 }
@@ -221,6 +240,9 @@ struct RawTarget {
     name: Option<String>,
     channels: Vec<String>,
 }
+
+/// Secrets that may be written inline (with a warning) instead of in a file or the environment.
+const INLINE_SECRET_KEYS: &[&str] = &["client_secret", "bearer_token"];
 
 /// Keys every channel kind takes.
 const COMMON_KEYS: &[&str] = &[
@@ -385,17 +407,22 @@ pub fn parse(
     let mut channels = Vec::new();
     let mut seen = BTreeSet::new();
     // Channels whose client_secret is written in the file rather than set from the environment.
-    let inline_secrets: BTreeSet<usize> = raw
+    let inline_secrets: BTreeMap<usize, &str> = raw
         .channels
         .iter()
         .enumerate()
-        .filter(|(i, table)| {
-            table.contains_key("client_secret")
-                && !overridden
-                    .iter()
-                    .any(|(key, _)| *key == format!("channels[{i}].client_secret"))
+        .filter_map(|(i, table)| {
+            INLINE_SECRET_KEYS
+                .iter()
+                .copied()
+                .find(|secret| {
+                    table.contains_key(*secret)
+                        && !overridden
+                            .iter()
+                            .any(|(key, _)| *key == format!("channels[{i}].{secret}"))
+                })
+                .map(|secret| (i, secret))
         })
-        .map(|(i, _)| i)
         .collect();
     for (index, table) in raw.channels.into_iter().enumerate() {
         // A channel with a bad key is still declared: its targets should not also fail.
@@ -492,17 +519,18 @@ pub fn parse(
         })
         .collect();
     for (index, channel) in channels.iter().enumerate() {
+        if let Some(secret) = inline_secrets.get(&index) {
+            warnings.push(format!(
+                "channel {:?}: {secret} is written in the file; prefer {secret}_file or \
+                 STATUSMON_CHANNEL__{}__{}",
+                channel.id,
+                env_id(&channel.id),
+                secret.to_uppercase()
+            ));
+        }
         let ChannelSettings::Graph(settings) = &channel.kind else {
             continue;
         };
-        if inline_secrets.contains(&index) {
-            warnings.push(format!(
-                "channel {:?}: client_secret is written in the file; prefer client_secret_file or \
-                 STATUSMON_CHANNEL__{}__CLIENT_SECRET",
-                channel.id,
-                env_id(&channel.id)
-            ));
-        }
         // Each probe makes at least two Graph requests (service overviews and issues).
         let per_hour = 2.0 * 3600.0 / channel.interval.as_secs_f64();
         if per_hour > f64::from(settings.budget.per_hour.get()) {
@@ -578,15 +606,13 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
             )
         })?;
     let kind_keys = match kind {
-        ChannelKind::M365StatusSite => STATUS_SITE_KEYS,
-        ChannelKind::Graph => GRAPH_KEYS,
-        ChannelKind::X | ChannelKind::Mastodon | ChannelKind::Bluesky | ChannelKind::Feed => {
-            return Err((at("kind"), format!("kind {kind} is not built yet")));
-        }
+        ChannelKind::M365StatusSite => STATUS_SITE_KEYS.to_vec(),
+        ChannelKind::Graph => GRAPH_KEYS.to_vec(),
+        social => social::keys(social).unwrap_or_default(),
     };
     if let Some(key) = rest.keys().find(|k| !kind_keys.contains(&k.as_str())) {
         let mut known: Vec<&str> = COMMON_KEYS.to_vec();
-        known.extend(kind_keys);
+        known.extend(&kind_keys);
         return Err((
             at(key),
             format!(
@@ -599,7 +625,8 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
     let interval = common.interval.unwrap_or(match kind {
         ChannelKind::M365StatusSite => Duration::from_secs(120),
         ChannelKind::Graph => Duration::from_secs(60),
-        _ => Duration::from_secs(120),
+        ChannelKind::X | ChannelKind::Mastodon | ChannelKind::Bluesky => Duration::from_secs(120),
+        ChannelKind::Feed => Duration::from_secs(300),
     });
     if interval < Duration::from_millis(100) {
         return Err((at("interval"), "must be at least 100ms".into()));
@@ -694,7 +721,14 @@ fn channel(index: usize, mut table: toml::Table) -> Result<ChannelConfig, (Strin
                 })?;
             ChannelSettings::Graph(graph_settings(&common.id, raw, &at)?)
         }
-        _ => return Err((at("kind"), format!("kind {kind} is not built yet"))),
+        ChannelKind::X | ChannelKind::Mastodon | ChannelKind::Bluesky | ChannelKind::Feed => {
+            match social::settings(&common.id, kind, rest, &at)? {
+                social::Social::X(settings) => ChannelSettings::X(settings),
+                social::Social::Mastodon(settings) => ChannelSettings::Mastodon(settings),
+                social::Social::Bluesky(settings) => ChannelSettings::Bluesky(settings),
+                social::Social::Feed(settings) => ChannelSettings::Feed(settings),
+            }
+        }
     };
     Ok(ChannelConfig {
         id: common.id,

@@ -12,6 +12,10 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use statusmon_channels::graph::{Graph, GraphConfig};
 use statusmon_channels::http::Fetcher;
+use statusmon_channels::social::bluesky::Bluesky;
+use statusmon_channels::social::feed::Feed;
+use statusmon_channels::social::mastodon::Mastodon;
+use statusmon_channels::social::x::{X, XConfig};
 use statusmon_channels::status_site::StatusSite;
 use statusmon_channels::{Channel, Observation, ProbeError};
 use tokio::sync::mpsc;
@@ -71,6 +75,36 @@ pub fn build_channel(
             };
             Ok(Arc::new(Graph::new(config.id.clone(), graph, fetcher)?))
         }
+        ChannelSettings::X(settings) => {
+            let bearer_token = settings
+                .bearer_token
+                .clone()
+                .map_err(|message| ProbeError::Config { message })?;
+            let x = XConfig {
+                base_url: settings.base_url.clone(),
+                username: settings.username.clone(),
+                bearer_token,
+                max_results: settings.max_results,
+                max_pages: settings.max_pages,
+                social: settings.social,
+            };
+            Ok(Arc::new(X::new(config.id.clone(), x, fetcher)?))
+        }
+        ChannelSettings::Mastodon(settings) => Ok(Arc::new(Mastodon::new(
+            config.id.clone(),
+            settings.clone(),
+            fetcher,
+        )?)),
+        ChannelSettings::Bluesky(settings) => Ok(Arc::new(Bluesky::new(
+            config.id.clone(),
+            settings.clone(),
+            fetcher,
+        )?)),
+        ChannelSettings::Feed(settings) => Ok(Arc::new(Feed::new(
+            config.id.clone(),
+            settings.clone(),
+            fetcher,
+        )?)),
     }
 }
 
@@ -230,6 +264,9 @@ pub async fn probe_once(channel: &dyn Channel, limit: Duration) -> Result<Observ
     outcome
 }
 
+/// How long a channel whose paid API has no credits left waits before asking again.
+pub const CREDITS_RECHECK: Duration = Duration::from_secs(3600);
+
 /// A probe outcome from the schedule.
 #[derive(Debug)]
 pub struct ProbeReport {
@@ -245,7 +282,8 @@ pub struct ProbeReport {
 ///
 /// The first probe runs at once (a person starting a monitor wants the picture now); later ones
 /// on the interval with up to 5% jitter, so many channels do not fire in lockstep. A slow probe
-/// delays its own next tick rather than piling ticks up.
+/// delays its own next tick rather than piling ticks up. A channel out of credits (X) is asked
+/// again only every [`CREDITS_RECHECK`].
 pub fn spawn_schedule(
     channels: &[LiveChannel],
     reports: mpsc::Sender<ProbeReport>,
@@ -270,6 +308,7 @@ pub fn spawn_schedule(
                     }
                     first = false;
                     let outcome = probe_once(channel.as_ref(), limit).await;
+                    let out_of_credits = matches!(outcome, Err(ProbeError::Credits { .. }));
                     let report = ProbeReport {
                         channel: channel.id().to_string(),
                         outcome,
@@ -277,6 +316,12 @@ pub fn spawn_schedule(
                     };
                     if reports.send(report).await.is_err() {
                         break;
+                    }
+                    if out_of_credits {
+                        // Asking again costs nothing but changes nothing until someone buys
+                        // credits: look again now and then, not every interval.
+                        tokio::time::sleep(CREDITS_RECHECK.max(interval)).await;
+                        ticker.reset();
                     }
                 }
             }))

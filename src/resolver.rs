@@ -91,10 +91,11 @@ impl ChannelRecord {
         }
     }
 
-    /// The state at `now`: disabled, else failing if the latest probe failed, else stale if the
-    /// last good answer is older than max age (or there is none), else fresh.
+    /// The state at `now`: disabled (by config, or because a paid API has no credits left),
+    /// else failing if the latest probe failed, else stale if the last good answer is older
+    /// than max age (or there is none), else fresh.
     pub fn state(&self, now: DateTime<Utc>) -> ChannelState {
-        if self.disabled.is_some() {
+        if self.disabled_reason().is_some() {
             return ChannelState::Disabled;
         }
         if self.error.is_some() {
@@ -104,6 +105,15 @@ impl ChannelRecord {
             Some(at) if age(at, now) <= self.max_age => ChannelState::Fresh,
             _ => ChannelState::Stale,
         }
+    }
+
+    /// Why the channel does not run: the config's reason, or the upstream's "no credits" (X's
+    /// 402 CreditsDepleted and monthly usage cap), which only a person can fix.
+    pub fn disabled_reason(&self) -> Option<&str> {
+        self.disabled.as_deref().or(match &self.error {
+            Some(ProbeError::Credits { message }) => Some(message.as_str()),
+            _ => None,
+        })
     }
 
     /// When the channel last answered well.
@@ -381,8 +391,18 @@ pub fn resolve_target(
 
     // Every service any channel of the target mentions (even stale ones, so they stay listed),
     // then those only memory still knows; in first-mention order.
+    // While the primary is fresh, social channels only annotate (rule 9), so services that only
+    // they mention get no line of their own.
+    let is_social = |channel: &str| {
+        channels
+            .get(channel)
+            .is_some_and(|r| r.kind.authority() == SourceAuthority::Social)
+    };
     let mut service_ids: Vec<(String, String)> = Vec::new();
     for (_, record, _) in &records {
+        if primary_fresh && is_social(&record.id) {
+            continue;
+        }
         if let Some(observation) = &record.observation {
             for s in &observation.services {
                 if !service_ids.iter().any(|(id, _)| *id == s.id) {
@@ -392,6 +412,14 @@ pub fn resolve_target(
         }
     }
     for (id, m) in &memory.services {
+        let known_from_social = m
+            .last_known
+            .as_ref()
+            .and_then(|k| k.source.as_deref())
+            .is_some_and(is_social);
+        if primary_fresh && known_from_social {
+            continue;
+        }
         if !service_ids.iter().any(|(known, _)| known == id) {
             service_ids.push((id.clone(), m.name.clone()));
         }
@@ -409,6 +437,7 @@ pub fn resolve_target(
             memory.services.get(&id),
             &incidents,
             policy,
+            primary_fresh,
         );
         next_memory.services.insert(id, service_memory);
         services.push(resolution);
@@ -476,12 +505,15 @@ fn confidence_of(position: usize, kind: ChannelKind) -> Confidence {
     }
 }
 
-/// Whether a statement may decide a service: it must say something known, and a social channel
-/// may never make anything operational (design §3 rule 3).
-fn can_decide(kind: ChannelKind, health: Health) -> bool {
+/// Whether a statement may decide a service: it must say something known; a social channel may
+/// never make anything operational (design §3 rule 3) and decides nothing while the target's
+/// primary channel is fresh (rule 9: it annotates instead).
+fn can_decide(kind: ChannelKind, health: Health, primary_fresh: bool) -> bool {
+    let social = kind.authority() == SourceAuthority::Social;
     match health {
         Health::Unknown => false,
-        Health::Operational => kind.authority() == SourceAuthority::Official,
+        _ if social && primary_fresh => false,
+        Health::Operational => !social,
         _ => true,
     }
 }
@@ -504,6 +536,7 @@ fn resolve_service<'a>(
     memory: Option<&ServiceMemory>,
     incidents: &[IncidentResolution],
     policy: &Policy,
+    primary_fresh: bool,
 ) -> (ServiceResolution, ServiceMemory) {
     let statement_of = |record: &'a ChannelRecord| statement(record, id);
     let evidence: Vec<Evidence> = records
@@ -523,7 +556,7 @@ fn resolve_service<'a>(
     let decider = fresh.iter().find_map(|(position, record)| {
         let statement = statement_of(record)?;
         let observed_at = record.observation.as_ref()?.observed_at;
-        can_decide(record.kind, statement.health).then_some(Candidate {
+        can_decide(record.kind, statement.health, primary_fresh).then_some(Candidate {
             channel: record,
             position: *position,
             statement,
@@ -532,26 +565,26 @@ fn resolve_service<'a>(
     });
 
     let mut annotations = Vec::new();
-    // Rule 9: lower channels annotate, visibly, and never override.
-    if let Some(decider) = &decider {
-        for (position, record) in fresh {
-            if *position <= decider.position {
-                continue;
-            }
-            if let Some(s) = statement_of(record)
-                && s.health != Health::Unknown
-                && s.health != decider.statement.health
-            {
-                let word = if s.status_text.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({:?})", s.status_text)
-                };
-                annotations.push(format!(
-                    "unconfirmed report on {}: {}{word}",
-                    record.id, s.health
-                ));
-            }
+    // Rule 9: lower channels (and social ones that may not decide) annotate, visibly, and never
+    // override.
+    let decided = decider.as_ref().map(|d| (d.position, d.statement.health));
+    for (position, record) in fresh {
+        if decided.is_some_and(|(at, _)| *position <= at) {
+            continue;
+        }
+        if let Some(s) = statement_of(record)
+            && s.health != Health::Unknown
+            && decided.is_none_or(|(_, health)| s.health != health)
+        {
+            let word = if s.status_text.is_empty() {
+                String::new()
+            } else {
+                format!(" ({:?})", s.status_text)
+            };
+            annotations.push(format!(
+                "unconfirmed report on {}: {}{word}",
+                record.id, s.health
+            ));
         }
     }
 
@@ -560,13 +593,21 @@ fn resolve_service<'a>(
         Some(c) => (c.statement.health, Some(c.observed_at)),
         None => (Health::Unknown, None),
     };
-    let (shown, pending) = hysteresis(
+    let (mut shown, mut pending) = hysteresis(
         previous,
         memory.and_then(|m| m.pending.clone()),
         candidate,
         evidence_at,
         policy,
     );
+    // A held verdict is shown under the decider's name, so it must be one the decider could make:
+    // a social channel never holds "operational" (with `fail_threshold` > 1 it otherwise would,
+    // while its own posts say worse).
+    if let Some(c) = &decider
+        && !can_decide(c.channel.kind, shown, primary_fresh)
+    {
+        (shown, pending) = (candidate, None);
+    }
     if shown != candidate {
         annotations.push(format!(
             "holding {shown} until more observations confirm {candidate} (hysteresis)"
@@ -803,7 +844,7 @@ fn primary_report(
         }),
         ChannelState::Disabled => Some(format!(
             "{name} is disabled: {}",
-            primary.disabled.as_deref().unwrap_or("switched off")
+            primary.disabled_reason().unwrap_or("switched off")
         )),
     };
     let side = match (&what, admin_plane.source.as_deref()) {

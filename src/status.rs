@@ -94,11 +94,14 @@ impl StatusDocument {
                 let record = records.get(&live.config.id)?;
                 let state = record.state(now);
                 let error = match state {
-                    ChannelState::Disabled => record.disabled.as_ref().map(|reason| ErrorReport {
-                        class: ErrorClass::Config,
-                        message: reason.clone(),
-                        transient: false,
-                    }),
+                    ChannelState::Disabled => match &record.disabled {
+                        Some(reason) => Some(ErrorReport {
+                            class: ErrorClass::Config,
+                            message: reason.clone(),
+                            transient: false,
+                        }),
+                        None => record.error.as_ref().map(ErrorReport::from),
+                    },
                     _ => record.shown_error().map(ErrorReport::from),
                 };
                 let faults = match (&record.error, &record.observation) {
@@ -121,7 +124,7 @@ impl StatusDocument {
                     faults,
                     interval: humantime::format_duration(live.config.interval).to_string(),
                     max_age: humantime::format_duration(live.config.max_age).to_string(),
-                    disabled_reason: record.disabled.clone(),
+                    disabled_reason: record.disabled_reason().map(str::to_string),
                 })
             })
             .collect();
@@ -442,10 +445,26 @@ fn target_changes(
                 incident.status,
                 incident.sources.join(", ")
             ))),
-            Some(p) if p.status != incident.status => out.push(Change(format!(
-                "target {} · incident {}: {} → {}",
-                target.id, incident.id, p.status, incident.status
-            ))),
+            Some(p) if p.status != incident.status || p.summary != incident.summary => {
+                let status = if p.status == incident.status {
+                    format!("still {}", incident.status)
+                } else {
+                    format!("{} → {}", p.status, incident.status)
+                };
+                // A new post (or a new latest update) is worth reading in full during an outage.
+                let said = incident
+                    .summary
+                    .as_deref()
+                    .filter(|_| p.summary != incident.summary)
+                    .map(|s| format!(": “{}”", statusmon_channels::text::shorten(s, 280)))
+                    .unwrap_or_default();
+                out.push(Change(format!(
+                    "target {} · incident {}: {status}{said} ({})",
+                    target.id,
+                    incident.id,
+                    incident.sources.join(", ")
+                )));
+            }
             Some(_) => {}
         }
     }

@@ -61,6 +61,18 @@ fn the_shipped_config_toml_parses_without_warnings_or_credentials() {
         public.interval * 3,
         "max_age defaults to 3 × interval"
     );
+    let x = config
+        .channels
+        .iter()
+        .find(|c| c.id == "msft365status-x")
+        .expect("msft365status-x");
+    let ChannelSettings::X(x) = &x.kind else {
+        panic!("msft365status-x is not an x channel");
+    };
+    assert!(
+        x.bearer_token.is_err(),
+        "the shipped config needs no X token; without one the channel is disabled"
+    );
 }
 
 #[test]
@@ -481,4 +493,172 @@ fn a_base_address_with_a_query_is_refused_by_the_same_rule_as_the_channels() {
         message.contains("channels[0].base_url") && message.contains("no query"),
         "{message}"
     );
+}
+
+const SOCIAL: &str = r#"
+[[channels]]
+id = "msft365status-x"
+kind = "x"
+username = "@MSFT365Status"
+base_url = "http://127.0.0.1:9"
+interval = "2m"
+quiet_after = "4h"
+[[channels]]
+id = "status-mastodon"
+kind = "mastodon"
+base_url = "https://mastodon.example"
+account = "@status@mastodon.example"
+[[channels]]
+id = "status-bluesky"
+kind = "bluesky"
+actor = "status.example.com"
+[[channels]]
+id = "vendor-history"
+kind = "feed"
+url = "https://status.example.com/history.atom?lang=en"
+[[targets]]
+id = "t"
+channels = ["msft365status-x", "status-mastodon", "status-bluesky", "vendor-history"]
+"#;
+
+#[test]
+fn social_channels_parse_with_defaults_and_an_x_channel_without_a_token_is_disabled() {
+    let config = parse(SOCIAL).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let [x, mastodon, bluesky, feed] = &config.channels[..] else {
+        panic!("four channels");
+    };
+    let ChannelSettings::X(x_settings) = &x.kind else {
+        panic!("x");
+    };
+    assert_eq!(x_settings.username, "MSFT365Status");
+    assert_eq!(x_settings.max_results, 100);
+    assert_eq!(x_settings.social.quiet_after, Duration::from_secs(4 * 3600));
+    let missing = x_settings
+        .bearer_token
+        .as_ref()
+        .err()
+        .expect("no token configured");
+    assert!(
+        missing.contains("STATUSMON_CHANNEL__MSFT365STATUS_X__BEARER_TOKEN"),
+        "{missing}"
+    );
+    let ChannelSettings::Mastodon(m) = &mastodon.kind else {
+        panic!("mastodon");
+    };
+    assert_eq!(m.account, "status@mastodon.example");
+    assert_eq!(m.limit, 40);
+    let ChannelSettings::Bluesky(b) = &bluesky.kind else {
+        panic!("bluesky");
+    };
+    assert_eq!(b.base_url, "https://public.api.bsky.app");
+    assert_eq!(feed.interval, Duration::from_secs(300));
+
+    let with_token = parse_env(
+        SOCIAL,
+        &[(
+            "STATUSMON_CHANNEL__MSFT365STATUS_X__BEARER_TOKEN",
+            "sim-x-bearer",
+        )],
+    )
+    .expect("valid");
+    let ChannelSettings::X(x_settings) = &with_token.channels[0].kind else {
+        panic!("x");
+    };
+    assert!(x_settings.bearer_token.is_ok());
+    assert!(with_token.warnings.is_empty(), "{:?}", with_token.warnings);
+
+    let inline = parse(&SOCIAL.replace(
+        "quiet_after = \"4h\"",
+        "quiet_after = \"4h\"\nbearer_token = \"abc\"",
+    ))
+    .expect("valid");
+    assert!(
+        inline
+            .warnings
+            .iter()
+            .any(|w| w.contains("bearer_token is written in the file")),
+        "{:?}",
+        inline.warnings
+    );
+}
+
+#[test]
+fn social_keys_are_checked_and_named() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "quiet_after = \"4h\"",
+            "quiet_after = \"10s\"",
+            &["channels[0].quiet_after", "at least 1m"],
+        ),
+        (
+            "quiet_after = \"4h\"",
+            "quiet_after = \"4h\"\nhistory = \"1h\"",
+            &["channels[0].history", "shorter than quiet_after"],
+        ),
+        (
+            "quiet_after = \"4h\"",
+            "quiet_after = \"4h\"\nmax_results = 500",
+            &["channels[0].max_results"],
+        ),
+        (
+            "quiet_after = \"4h\"",
+            "quiet_after = \"4h\"\nmax_results = 2",
+            &["channels[0].max_results", "5..=100"],
+        ),
+        (
+            "quiet_after = \"4h\"",
+            "quiet_after = \"4h\"\nmax_pages = 0",
+            &["channels[0].max_pages", "1..=50"],
+        ),
+        (
+            "quiet_after = \"4h\"",
+            "quiet_after = \"4h\"\naccount = \"a\"",
+            &["channels[0].account", "unknown key", "kind x"],
+        ),
+        (
+            "account = \"@status@mastodon.example\"",
+            "",
+            &["channels[1].account", "needs account"],
+        ),
+        (
+            "base_url = \"https://mastodon.example\"",
+            "",
+            &["channels[1].base_url", "needs base_url"],
+        ),
+        (
+            "actor = \"status.example.com\"",
+            "actor = \"\"",
+            &["channels[2].actor"],
+        ),
+        (
+            "url = \"https://status.example.com/history.atom?lang=en\"",
+            "url = \"ftp://x/y\"",
+            &["channels[3].url"],
+        ),
+        (
+            "url = \"https://status.example.com/history.atom?lang=en\"",
+            "url = \"https://a/b\"\nlimit = 3",
+            &["channels[3].limit", "unknown key"],
+        ),
+        (
+            "kind = \"x\"",
+            "kind = \"twitter\"",
+            &["channels[0].kind", "x, mastodon, bluesky, feed"],
+        ),
+    ];
+    for (from, to, needles) in cases {
+        let text = SOCIAL.replacen(from, to, 1);
+        assert_ne!(text, SOCIAL, "case {to:?} did not change the config");
+        let message = match parse(&text) {
+            Ok(_) => panic!("should be rejected: {to:?}"),
+            Err(errors) => errors.to_string(),
+        };
+        for needle in *needles {
+            assert!(
+                message.contains(needle),
+                "{to:?}: {message:?} lacks {needle:?}"
+            );
+        }
+    }
 }

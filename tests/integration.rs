@@ -11,5 +11,7 @@ mod config;
 mod graph;
 mod hostile;
 mod resolver;
+mod resolver_social;
 mod simulator;
 mod simulator_graph;
+mod simulator_social;

@@ -508,10 +508,14 @@ async fn a_bind_error_names_the_address() {
         .await
         .expect_err("the port is taken");
     assert!(error.to_string().contains(&taken.to_string()), "{error}");
-    let error =
-        simulator::serve_until_ctrl_c(taken, Scenario::Healthy, simulator::GraphScenario::Healthy)
-            .await
-            .expect_err("the port is taken");
+    let error = simulator::serve_until_ctrl_c(
+        taken,
+        Scenario::Healthy,
+        simulator::GraphScenario::Healthy,
+        simulator::SocialSim::default(),
+    )
+    .await
+    .expect_err("the port is taken");
     assert!(
         format!("{error:#}").contains(&taken.to_string()),
         "{error:#}"

@@ -76,7 +76,9 @@ impl Expect {
     fn accept_header(self) -> &'static str {
         match self {
             Expect::Json => "application/json",
-            Expect::Xml => "application/rss+xml, application/xml;q=0.9, text/xml;q=0.8",
+            Expect::Xml => {
+                "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.8"
+            }
         }
     }
 }
@@ -162,6 +164,27 @@ impl Fetcher {
         self.within_limit(what, self.raw(request, what)).await
     }
 
+    /// GETs `url` and returns the answer whatever its status, for APIs whose headers and error
+    /// bodies carry meaning: a `Link` to the next page, rate-limit counters on a success, an
+    /// error envelope (`{"error": …}`) that says why a 400 or a 404 happened. Size cap and time
+    /// limit are those of [`Fetcher::get`]; the caller classifies the status (with
+    /// [`classify_status`]) and gates the body (with [`gate`]).
+    pub async fn get_raw(
+        &self,
+        url: &str,
+        what: &str,
+        expect: Expect,
+        headers: HeaderMap,
+    ) -> Result<RawResponse, ProbeError> {
+        let request = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, expect.accept_header())
+            .headers(headers)
+            .timeout(self.limits.timeout);
+        self.within_limit(what, self.raw(request, what)).await
+    }
+
     async fn raw(
         &self,
         request: reqwest::RequestBuilder,
@@ -239,8 +262,8 @@ impl Fetcher {
     }
 }
 
-/// A complete answer of any status, as [`Fetcher::post_form`] returns it: not yet classified or
-/// gated, but already size-capped.
+/// A complete answer of any status, as [`Fetcher::post_form`] and [`Fetcher::get_raw`] return it:
+/// not yet classified or gated, but already size-capped.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
     /// The HTTP status code.

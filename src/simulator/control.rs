@@ -1,18 +1,24 @@
-//! The simulator's own endpoints under `/_sim`: read its state, switch the site's scenario and
-//! the Graph scenarios (default and per tenant). They are never counted as upstream requests and
+//! The simulator's own endpoints under `/_sim`: read its state, switch the site's scenario, the
+//! Graph scenarios (default and per tenant) and the social scenario, and step the social
+//! timeline. They are never counted as upstream requests and
 //! never subject to a scenario's failures, so a running simulator can always be switched out of
 //! `failing-hang`.
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use serde_json::json;
 
+use super::social::{self, MIN_SOCIAL_STEP, SocialSim, param, query_pairs};
 use super::tenants::valid_tenant;
-use super::{GraphScenario, SIM_CLIENT_SECRET, Scenario, SimState};
+use super::{
+    GraphScenario, SIM_BLUESKY_DID, SIM_BLUESKY_HANDLE, SIM_CLIENT_SECRET, SIM_FEED_PATH,
+    SIM_MASTODON_ACCOUNT_ID, SIM_MASTODON_ACCT, SIM_X_BEARER_TOKEN, SIM_X_USER_ID, SIM_X_USERNAME,
+    Scenario, SimState, SocialScenario,
+};
 
 /// The prefix of every control path.
 pub(crate) const PREFIX: &str = "/_sim";
@@ -43,6 +49,11 @@ pub(crate) fn routes() -> Router<SimState> {
             "/_sim/graph/tenants/{tenant}/scenario",
             delete(reset_tenant),
         )
+        .route(
+            "/_sim/social/scenario/{name}",
+            axum::routing::put(switch_social).post(switch_social),
+        )
+        .route("/_sim/social/advance", axum::routing::post(advance_social))
 }
 
 fn catalogue() -> serde_json::Value {
@@ -56,6 +67,52 @@ fn catalogue() -> serde_json::Value {
             })
         })
         .collect()
+}
+
+fn social_catalogue() -> serde_json::Value {
+    SocialScenario::ALL
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name(),
+                "description": s.description(),
+                "aliases": s.aliases(),
+                "thread_posts": s.thread_len(),
+            })
+        })
+        .collect()
+}
+
+/// The `social` section of `GET /_sim`.
+fn social_status(state: &SimState) -> serde_json::Value {
+    let social = state.social();
+    let scenario = social.scenario();
+    let step = social.step();
+    let super::social::Progress { posts, next } = social.progress();
+    json!({
+        "scenario": scenario.to_string(),
+        "scenarios": social_catalogue(),
+        "step": humantime::format_duration(step).to_string(),
+        "step_ms": u64::try_from(step.as_millis()).unwrap_or(u64::MAX),
+        "started": social::iso_ms(social.started()),
+        "visible_posts": posts.len(),
+        "thread_posts": scenario.thread_len(),
+        "next_post_at": next.map(social::iso_ms),
+        "posts": posts
+            .iter()
+            .enumerate()
+            .map(|(index, (at, text))| json!({"index": index, "at": social::iso_ms(*at), "text": text}))
+            .collect::<Vec<_>>(),
+        "requests": social::requests(state),
+        "x": {
+            "bearer_token": SIM_X_BEARER_TOKEN,
+            "username": SIM_X_USERNAME,
+            "user_id": SIM_X_USER_ID,
+        },
+        "mastodon": {"acct": SIM_MASTODON_ACCT, "account_id": SIM_MASTODON_ACCOUNT_ID},
+        "bluesky": {"handle": SIM_BLUESKY_HANDLE, "did": SIM_BLUESKY_DID},
+        "feed": SIM_FEED_PATH,
+    })
 }
 
 fn graph_catalogue() -> serde_json::Value {
@@ -87,6 +144,7 @@ async fn status(State(state): State<SimState>) -> Json<serde_json::Value> {
             "tenants": graph.all_stats(),
             "untracked_requests": graph.untracked_requests(),
         },
+        "social": social_status(&state),
     }))
 }
 
@@ -205,4 +263,77 @@ async fn switch(State(state): State<SimState>, Path(name): Path<String>) -> Resp
         )
             .into_response(),
     }
+}
+
+async fn switch_social(
+    State(state): State<SimState>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let scenario = match name.parse::<SocialScenario>() {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({
+                    "error": error.to_string(),
+                    "scenarios": SocialScenario::ALL.iter().map(SocialScenario::name).collect::<Vec<_>>(),
+                })),
+            )
+                .into_response();
+        }
+    };
+    let social = state.social();
+    let pairs = query_pairs(query.as_deref());
+    let step = match param(&pairs, "step") {
+        None => social.step(),
+        Some(text) => match humantime::parse_duration(text) {
+            Ok(step) if step >= MIN_SOCIAL_STEP => step,
+            Ok(_) => {
+                return bad_step(format!(
+                    "step {text:?} is shorter than {}",
+                    humantime::format_duration(MIN_SOCIAL_STEP)
+                ));
+            }
+            Err(e) => {
+                let shown: String = text.chars().filter(|c| !c.is_control()).take(80).collect();
+                return bad_step(format!(
+                    "step {shown:?} is not a duration like 2s or 500ms: {e}"
+                ));
+            }
+        },
+    };
+    let previous = social.restart(SocialSim { scenario, step });
+    let step = social.step();
+    tracing::info!(%previous, %scenario, ?step, "simulator social scenario switched");
+    Json(json!({
+        "scenario": scenario.to_string(),
+        "previous": previous.to_string(),
+        "step": humantime::format_duration(step).to_string(),
+        "step_ms": u64::try_from(step.as_millis()).unwrap_or(u64::MAX),
+        "started": social::iso_ms(social.started()),
+        "thread_posts": scenario.thread_len(),
+    }))
+    .into_response()
+}
+
+fn bad_step(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response()
+}
+
+async fn advance_social(State(state): State<SimState>) -> Response {
+    let social = state.social();
+    let revealed = social.advance();
+    let super::social::Progress { posts, next } = social.progress();
+    let post = revealed
+        .and_then(|index| posts.get(index).map(|(at, text)| (index, at, text)))
+        .map(|(index, at, text)| json!({"index": index, "at": social::iso_ms(*at), "text": text}));
+    Json(json!({
+        "revealed": revealed.is_some(),
+        "post": post,
+        "visible_posts": posts.len(),
+        "thread_posts": social.scenario().thread_len(),
+        "next_post_at": next.map(social::iso_ms),
+    }))
+    .into_response()
 }

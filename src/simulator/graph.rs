@@ -424,8 +424,8 @@ fn collection<T: Serialize>(
     response
 }
 
-/// The request's `Host`, if it is a plausible host[:port]; else loopback.
-fn host(headers: &HeaderMap) -> String {
+/// The request's `Host`, if it is a plausible `host[:port]`; else loopback.
+pub(crate) fn host(headers: &HeaderMap) -> String {
     headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())

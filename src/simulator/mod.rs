@@ -2,12 +2,21 @@
 //! drills (`statusmon simulate`).
 //!
 //! One listener serves every simulated upstream on its real paths, so a channel is pointed at it
-//! by changing only its base URL. Today that is Microsoft's public backup status site
-//! (`status_site`), and Microsoft Graph's service-health API (`graph`) with the identity
-//! platform's token endpoint (`token`), per tenant. Which situation the site plays is a
-//! [`Scenario`]; Graph plays a [`GraphScenario`] per tenant (with a default for every tenant),
-//! so site and Graph outages combine freely. Both are switchable at runtime through the control
-//! endpoints under `/_sim` (see [`router`]).
+//! by changing only its base URL. That is Microsoft's public backup status site
+//! (`status_site`); Microsoft Graph's service-health API (`graph`) with the identity platform's
+//! token endpoint (`token`), per tenant; and the social upstreams of @MSFT365Status (`social`):
+//! X API v2 under `/2/` (bearer [`SIM_X_BEARER_TOKEN`]), Mastodon under `/api/v1/`, Bluesky's
+//! AppView under `/xrpc/` and an Atom feed at [`SIM_FEED_PATH`]. Which situation the site plays
+//! is a [`Scenario`]; Graph plays a [`GraphScenario`] per tenant (with a default for every
+//! tenant); the social upstreams play one [`SocialScenario`]. So site, Graph and social
+//! situations combine freely, and all are switchable at runtime through the control endpoints
+//! under `/_sim` (see [`router`]).
+//!
+//! The social scenario is a timeline: the account's history (an old, resolved thread from days
+//! ago) is always there, and the scenario's thread is revealed post by post, post k (0-based)
+//! at `start + k × step`, stamped with that time ([`SocialSim`]: default `quiet`, step
+//! [`DEFAULT_SOCIAL_STEP`]). `POST /_sim/social/advance` reveals the next post at once (for
+//! deterministic tests); switching the social scenario restarts the timeline.
 //!
 //! Structure, for adding an upstream: each upstream is one module that exposes
 //! `routes() -> Router<SimState>` and turns a scenario into its own payloads; [`router`] merges
@@ -15,12 +24,15 @@
 //! applied to every site path by one middleware before any module sees the request, and every
 //! upstream request is counted there too. Graph applies its own per-tenant failures after
 //! authenticating the token (the tenant comes from the token), and accounts each tenant's request
-//! budget (`tenants`). New situations are new [`Scenario`] / [`GraphScenario`] variants.
+//! budget (`tenants`). The social networks apply their own refusals (X's 401/402/403/429,
+//! Mastodon's and Bluesky's 429) and keep their rate-limit windows (`social`). New situations are
+//! new [`Scenario`] / [`GraphScenario`] / [`SocialScenario`] variants.
 
 mod control;
 mod faults;
 mod graph;
 mod scenario;
+mod social;
 mod status_site;
 mod tenants;
 mod token;
@@ -39,12 +51,22 @@ use axum::response::Response;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use scenario::{GraphScenario, Scenario, UnknownGraphScenario, UnknownScenario};
+pub use scenario::{
+    GraphScenario, Scenario, SocialScenario, UnknownGraphScenario, UnknownScenario,
+    UnknownSocialScenario,
+};
+pub use social::{
+    DEFAULT_SOCIAL_STEP, MIN_SOCIAL_STEP, SIM_BLUESKY_DID, SIM_BLUESKY_HANDLE, SIM_FEED_PATH,
+    SIM_HISTORY_INCIDENT_ID, SIM_INCIDENT_ID, SIM_MASTODON_ACCOUNT_ID, SIM_MASTODON_ACCT,
+    SIM_NO_IDS_INCIDENT_ID, SIM_X_BEARER_TOKEN, SIM_X_USER_ID, SIM_X_USERNAME, SocialRequests,
+    SocialSim,
+};
 pub use tenants::{
     DEFAULT_SLOW_DELAY, DEFAULT_TOKEN_LIFETIME, GraphLimits, GraphTenantStats, MAX_TENANTS,
     SIM_CLIENT_SECRET,
 };
 
+use social::SocialState;
 use tenants::GraphState;
 
 /// How long [`SimHandle::shutdown`] waits for open connections before cutting them off.
@@ -67,6 +89,7 @@ struct Inner {
     total: AtomicU64,
     by_path: Mutex<HashMap<String, u64>>,
     graph: GraphState,
+    social: SocialState,
     stop: watch::Sender<bool>,
 }
 
@@ -81,8 +104,15 @@ impl SimState {
         SimState::with_graph(scenario, GraphScenario::Healthy)
     }
 
-    /// A fresh simulator state playing `scenario` on the site and `graph` for every Graph tenant.
+    /// A fresh simulator state playing `scenario` on the site and `graph` for every Graph tenant
+    /// (and the default [`SocialSim`] on the social upstreams).
     pub fn with_graph(scenario: Scenario, graph: GraphScenario) -> Self {
+        SimState::with_social(scenario, graph, SocialSim::default())
+    }
+
+    /// A fresh simulator state playing `scenario` on the site, `graph` for every Graph tenant
+    /// and `social` on the social upstreams (its timeline starts now).
+    pub fn with_social(scenario: Scenario, graph: GraphScenario, social: SocialSim) -> Self {
         let (stop, _) = watch::channel(false);
         SimState {
             inner: Arc::new(Inner {
@@ -90,6 +120,7 @@ impl SimState {
                 total: AtomicU64::new(0),
                 by_path: Mutex::new(HashMap::new()),
                 graph: GraphState::new(graph),
+                social: SocialState::new(social),
                 stop,
             }),
         }
@@ -98,6 +129,11 @@ impl SimState {
     /// The Graph upstream's per-tenant state.
     pub(crate) fn graph(&self) -> &GraphState {
         &self.inner.graph
+    }
+
+    /// The social upstreams' timeline and budgets.
+    pub(crate) fn social(&self) -> &SocialState {
+        &self.inner.social
     }
 
     /// The scenario being played.
@@ -161,7 +197,7 @@ impl SimState {
 ///
 /// Control endpoints:
 /// - `GET /_sim`: `{"scenario": "...", "scenarios": [{"name", "description", "aliases"}],
-///   "requests": N, "requests_by_path": {...}, "graph": {"scenario", "tenant_scenarios",
+///   "requests": N, "requests_by_path": {...}, "social": {...}, "graph": {"scenario", "tenant_scenarios",
 ///   "scenarios", "limits", "slow_delay_ms", "token_lifetime_s", "client_secret", "tenants":
 ///   {tenant: stats}, "untracked_requests"}}`;
 /// - `PUT` or `POST /_sim/scenario/{name}`: switches the site's scenario (`{"scenario",
@@ -170,12 +206,25 @@ impl SimState {
 ///   without its own (same answers);
 /// - `PUT` or `POST /_sim/graph/tenants/{tenant}/scenario/{name}`: gives one tenant its own Graph
 ///   scenario; `DELETE /_sim/graph/tenants/{tenant}/scenario` returns it to the default;
-/// - `GET /_sim/graph/tenants/{tenant}`: that tenant's scenario and stats.
+/// - `GET /_sim/graph/tenants/{tenant}`: that tenant's scenario and stats;
+/// - `PUT` or `POST /_sim/social/scenario/{name}` (optional `?step=2s`, at least
+///   [`MIN_SOCIAL_STEP`]): switches the social scenario and restarts its timeline (`{"scenario",
+///   "previous", "step", "step_ms", "started", "thread_posts"}`); 404 `{"error", "scenarios"}`
+///   for an unknown name, 400 `{"error"}` for a bad step;
+/// - `POST /_sim/social/advance`: reveals the next post of the social thread now (`{"revealed",
+///   "post": {"index", "at", "text"} | null, "visible_posts", "thread_posts", "next_post_at"}`).
+///
+/// `GET /_sim` has a `social` section too: `{"scenario", "scenarios": [{"name", "description",
+/// "aliases", "thread_posts"}], "step", "step_ms", "started", "visible_posts", "thread_posts",
+/// "next_post_at", "posts": [{"index", "at", "text"}], "requests": {"x", "mastodon", "bluesky",
+/// "feed"}, "x": {"bearer_token", "username", "user_id"}, "mastodon": {"acct", "account_id"},
+/// "bluesky": {"handle", "did"}, "feed"}`.
 pub fn router(state: SimState) -> Router {
     Router::new()
         .merge(status_site::routes())
         .merge(graph::routes())
         .merge(token::routes())
+        .merge(social::routes())
         .merge(control::routes())
         .fallback(status_site::app_shell)
         .layer(middleware::from_fn_with_state(state.clone(), upstream_gate))
@@ -183,15 +232,15 @@ pub fn router(state: SimState) -> Router {
 }
 
 /// Counts every upstream request and applies the site scenario's transport failure, if any,
-/// before the site answers. Control paths pass untouched; Graph and token paths are counted but
-/// left to their own per-tenant scenarios.
+/// before the site answers. Control paths pass untouched; Graph, token and social paths are
+/// counted but left to their own scenarios.
 async fn upstream_gate(State(state): State<SimState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if control::is_control(path) {
         return next.run(request).await;
     }
     state.count(path);
-    if graph::is_graph_path(path) || token::is_token_path(path) {
+    if graph::is_graph_path(path) || token::is_token_path(path) || social::is_social_path(path) {
         return next.run(request).await;
     }
     match state.scenario().transport_fault() {
@@ -221,11 +270,22 @@ pub async fn start_with_graph(
     scenario: Scenario,
     graph: GraphScenario,
 ) -> io::Result<SimHandle> {
+    start_with_social(listen, scenario, graph, SocialSim::default()).await
+}
+
+/// [`start_with_graph`], with `social` on the social upstreams (its timeline starts when the
+/// socket is bound).
+pub async fn start_with_social(
+    listen: SocketAddr,
+    scenario: Scenario,
+    graph: GraphScenario,
+    social: SocialSim,
+) -> io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
     let addr = listener.local_addr()?;
-    let state = SimState::with_graph(scenario, graph);
+    let state = SimState::with_social(scenario, graph, social);
     let app = router(state.clone());
     let stop = state.clone();
     let server = tokio::spawn(async move {
@@ -233,7 +293,7 @@ pub async fn start_with_graph(
             .with_graceful_shutdown(async move { stop.stopped().await })
             .await
     });
-    tracing::debug!(%addr, %scenario, %graph, "simulator listening");
+    tracing::debug!(%addr, %scenario, %graph, social = %social.scenario, "simulator listening");
     Ok(SimHandle {
         addr,
         state,
@@ -346,6 +406,44 @@ impl SimHandle {
             .set_tenant_token_lifetime(tenant, lifetime)
     }
 
+    /// The social scenario being played.
+    pub fn social_scenario(&self) -> SocialScenario {
+        self.state.social().scenario()
+    }
+
+    /// The time between two posts of the social scenario's thread.
+    pub fn social_step(&self) -> Duration {
+        self.state.social().step()
+    }
+
+    /// Switches the social scenario, keeping the step, and restarts the timeline (its first
+    /// post is visible at once).
+    pub fn set_social_scenario(&self, scenario: SocialScenario) {
+        let step = self.social_step();
+        self.state.social().restart(SocialSim { scenario, step });
+    }
+
+    /// Switches the social scenario and step and restarts the timeline.
+    pub fn set_social(&self, social: SocialSim) {
+        self.state.social().restart(social);
+    }
+
+    /// Reveals the next post of the social thread now. Returns its index in the thread, or None
+    /// when every post is already visible.
+    pub fn advance_social(&self) -> Option<usize> {
+        self.state.social().advance()
+    }
+
+    /// How many posts of the social scenario's thread are visible now (the history not counted).
+    pub fn social_visible_posts(&self) -> usize {
+        self.state.social().progress().posts.len()
+    }
+
+    /// Upstream requests so far per social network.
+    pub fn social_requests(&self) -> SocialRequests {
+        social::requests(&self.state)
+    }
+
     /// Stops accepting, releases held (`failing-hang`) requests, lets open connections finish
     /// and waits for the server, cutting it off after a short grace period.
     pub async fn shutdown(mut self) {
@@ -374,14 +472,15 @@ impl Drop for SimHandle {
 }
 
 /// What `statusmon simulate` runs: starts the simulator on `listen` (the site playing
-/// `scenario`, every Graph tenant `graph`), says on stdout where it is and how to use it, then
-/// serves until Ctrl-C (or SIGTERM) and shuts down cleanly.
+/// `scenario`, every Graph tenant `graph`, the social upstreams `social`), says on stdout where
+/// it is and how to use it, then serves until Ctrl-C (or SIGTERM) and shuts down cleanly.
 pub async fn serve_until_ctrl_c(
     listen: SocketAddr,
     scenario: Scenario,
     graph: GraphScenario,
+    social: SocialSim,
 ) -> anyhow::Result<()> {
-    let sim = start_with_graph(listen, scenario, graph).await.map_err(|e| {
+    let sim = start_with_social(listen, scenario, graph, social).await.map_err(|e| {
         anyhow::anyhow!(
             "the simulator cannot listen on {listen}: {e} (is the port in use? pick another address)"
         )
@@ -409,6 +508,22 @@ pub async fn serve_until_ctrl_c(
         "graph budget per tenant: {} requests / 60 s, {} / 3600 s (beyond: 429, counted as over_budget)",
         limits.per_60s, limits.per_3600s
     );
+    println!(
+        "social scenario: {} ({}), one post every {}",
+        social.scenario,
+        social.scenario.description(),
+        humantime::format_duration(sim.social_step())
+    );
+    println!(
+        "for social channels: base_url = {base}; X bearer token = {SIM_X_BEARER_TOKEN}, \
+         username {SIM_X_USERNAME} (id {SIM_X_USER_ID}); Mastodon acct {SIM_MASTODON_ACCT}; \
+         Bluesky actor {SIM_BLUESKY_HANDLE}; Atom feed {base}{SIM_FEED_PATH}"
+    );
+    println!(
+        "switch social scenario (restarts the timeline): curl -X PUT '{base}/_sim/social/scenario/<name>?step=30s'"
+    );
+    println!("  reveal the next post now: curl -X POST {base}/_sim/social/advance");
+    println!("social scenarios: {}", SocialScenario::names());
     println!("state, request counts and per-tenant graph stats: curl {base}/_sim");
     println!("press Ctrl-C to stop");
     crate::signal::shutdown().await;

@@ -313,3 +313,152 @@ impl FromStr for GraphScenario {
             })
     }
 }
+
+/// What the simulated social upstreams (X API v2, Mastodon, Bluesky and an Atom feed of
+/// @MSFT365Status) play. Independent of the site's [`Scenario`] and Graph's [`GraphScenario`].
+///
+/// A scenario is a thread of posts revealed one by one on a timeline (see the simulator's
+/// module docs), on top of the account's history (an old, resolved thread from days ago), plus,
+/// for the error scenarios, how X (and for `rate-limited` every social API) refuses us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SocialScenario {
+    /// Only the account's history: an old, resolved thread from days ago.
+    Quiet,
+    /// An incident thread (`MO…`) revealed post by post, from "investigating" through an ETA
+    /// post ("we expect … will be resolved by …") to "impact has been remediated".
+    Incident,
+    /// An incident thread whose root names the id (`TM…`) and whose follow-ups do not; it ends
+    /// open, recovering, with no remediation post.
+    IncidentNoIds,
+    /// X answers 402 `CreditsDepleted`; Mastodon, Bluesky and the feed play `incident`.
+    CreditsDepleted,
+    /// X answers 429 `UsageCapExceeded`; the others play `incident`.
+    UsageCapped,
+    /// X, Mastodon and Bluesky answer 429 with their rate-limit headers; the feed plays
+    /// `incident`.
+    RateLimited,
+    /// X answers 401 `Unauthorized` to every bearer token; the others play `incident`.
+    Unauthorized,
+    /// X answers 403 `client-not-enrolled`; the others play `incident`.
+    ClientForbidden,
+}
+
+impl SocialScenario {
+    /// Every social scenario, in the order they are listed to users.
+    pub const ALL: &[SocialScenario] = &[
+        SocialScenario::Quiet,
+        SocialScenario::Incident,
+        SocialScenario::IncidentNoIds,
+        SocialScenario::CreditsDepleted,
+        SocialScenario::UsageCapped,
+        SocialScenario::RateLimited,
+        SocialScenario::Unauthorized,
+        SocialScenario::ClientForbidden,
+    ];
+
+    /// The canonical kebab-case name (what [`fmt::Display`] prints).
+    pub fn name(&self) -> &'static str {
+        match self {
+            SocialScenario::Quiet => "quiet",
+            SocialScenario::Incident => "incident",
+            SocialScenario::IncidentNoIds => "incident-no-ids",
+            SocialScenario::CreditsDepleted => "credits-depleted",
+            SocialScenario::UsageCapped => "usage-capped",
+            SocialScenario::RateLimited => "rate-limited",
+            SocialScenario::Unauthorized => "unauthorized",
+            SocialScenario::ClientForbidden => "client-forbidden",
+        }
+    }
+
+    /// Other names that parse to this scenario.
+    pub fn aliases(&self) -> &'static [&'static str] {
+        match self {
+            SocialScenario::Quiet => &["healthy"],
+            SocialScenario::IncidentNoIds => &["no-ids"],
+            SocialScenario::CreditsDepleted => &["credits"],
+            SocialScenario::UsageCapped => &["usage-cap-exceeded"],
+            SocialScenario::RateLimited => &["throttled"],
+            SocialScenario::ClientForbidden => &["forbidden"],
+            SocialScenario::Incident | SocialScenario::Unauthorized => &[],
+        }
+    }
+
+    /// One line saying what the scenario does, for listings.
+    pub fn description(&self) -> &'static str {
+        match self {
+            SocialScenario::Quiet => "only an old, resolved thread from days ago (alias: healthy)",
+            SocialScenario::Incident => {
+                "an MO… incident thread revealed post by post: investigating, identified, an ETA \
+                 (\"we expect … will be resolved by\"), signs of recovery, remediated"
+            }
+            SocialScenario::IncidentNoIds => {
+                "a TM… thread whose follow-ups carry no id; ends open, recovering (alias: no-ids)"
+            }
+            SocialScenario::CreditsDepleted => {
+                "X answers 402 CreditsDepleted; Mastodon, Bluesky and the feed play incident"
+            }
+            SocialScenario::UsageCapped => {
+                "X answers 429 UsageCapExceeded (monthly cap); the others play incident"
+            }
+            SocialScenario::RateLimited => {
+                "X, Mastodon and Bluesky answer 429 with their rate-limit headers (reset in a few \
+                 seconds); the feed plays incident (alias: throttled)"
+            }
+            SocialScenario::Unauthorized => {
+                "X answers 401 Unauthorized to every bearer token; the others play incident"
+            }
+            SocialScenario::ClientForbidden => {
+                "X answers 403 client-not-enrolled; the others play incident (alias: forbidden)"
+            }
+        }
+    }
+
+    /// How many posts this scenario's thread reveals, one per step (the history is not counted).
+    pub fn thread_len(&self) -> usize {
+        super::social::thread(*self).len()
+    }
+
+    /// The canonical names of every social scenario, comma-separated, for messages.
+    pub fn names() -> String {
+        SocialScenario::ALL
+            .iter()
+            .map(SocialScenario::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+impl fmt::Display for SocialScenario {
+    /// The canonical name; honours width and alignment, for aligned listings.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// A social scenario name that is not one of [`SocialScenario::ALL`] (nor an alias).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown social scenario {name:?}; valid social scenarios: {}",
+    SocialScenario::names()
+)]
+pub struct UnknownSocialScenario {
+    /// The name as given (shortened if very long).
+    pub name: String,
+}
+
+impl FromStr for SocialScenario {
+    type Err = UnknownSocialScenario;
+
+    /// Parses a canonical name or an alias; case, surrounding whitespace and `_` for `-` are
+    /// forgiven.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase().replace('_', "-");
+        SocialScenario::ALL
+            .iter()
+            .copied()
+            .find(|scenario| scenario.name() == wanted || scenario.aliases().contains(&&*wanted))
+            .ok_or_else(|| UnknownSocialScenario {
+                name: s.chars().take(80).collect(),
+            })
+    }
+}

@@ -67,8 +67,10 @@ impl PostLog {
 
     /// Forgets posts older than `history` and all but the newest `max_posts`.
     pub fn prune(&mut self, now: DateTime<Utc>, settings: &SocialSettings) {
-        if let Ok(history) = TimeDelta::from_std(settings.history) {
-            let oldest = now - history;
+        let oldest = TimeDelta::from_std(settings.history)
+            .ok()
+            .and_then(|history| now.checked_sub_signed(history));
+        if let Some(oldest) = oldest {
             self.posts.retain(|_, p| p.created_at >= oldest);
         }
         if self.posts.len() > settings.max_posts {

@@ -484,3 +484,234 @@ fn quiet_open_threads_expire_to_unknown_never_resolved() {
     assert_eq!(thread_state(&eta[0], at(30), hours(6)), Stage::Identified);
     assert_eq!(thread_state(&eta[0], at(10_000), hours(6)), Stage::Unknown);
 }
+
+fn settings() -> SocialSettings {
+    SocialSettings {
+        history: Duration::from_secs(48 * 3600),
+        quiet_after: Duration::from_secs(6 * 3600),
+        max_posts: 100,
+    }
+}
+
+fn health_of(services: &[crate::ServiceObservation], id: &str) -> Option<crate::Health> {
+    services.iter().find(|s| s.id == id).map(|s| s.health)
+}
+
+#[test]
+fn open_threads_become_incidents_and_low_trust_statements_never_operational() {
+    use crate::Health;
+    let posts = [
+        post(
+            "1",
+            0,
+            None,
+            None,
+            "We're investigating an issue where users can't access Exchange Online. More info under EX1234567 in the admin center.",
+        ),
+        post(
+            "2",
+            20,
+            Some("1"),
+            None,
+            "We’ve identified a recent change as the cause.",
+        ),
+        post(
+            "3",
+            30,
+            None,
+            None,
+            "We're investigating reports of Teams meetings failing to start. See TM7654321.",
+        ),
+        post(
+            "4",
+            50,
+            Some("3"),
+            None,
+            "We're seeing signs of recovery after rerouting traffic.",
+        ),
+        post(
+            "5",
+            55,
+            None,
+            None,
+            "We're investigating access issues with SharePoint. See SP1111111.",
+        ),
+        post("6", 70, Some("5"), None, "Impact has been remediated."),
+    ];
+    let (services, incidents) = observe::observe(&posts, at(80), &settings());
+    assert_eq!(health_of(&services, "Exchange"), Some(Health::Incident));
+    assert_eq!(
+        health_of(&services, "microsoftteams"),
+        Some(Health::Advisory)
+    );
+    // A resolved thread says nothing about its service: a post is never a positive statement.
+    assert_eq!(health_of(&services, "SharePoint"), None);
+    assert!(services.iter().all(|s| s.health != Health::Operational));
+    let exchange = services
+        .iter()
+        .find(|s| s.id == "Exchange")
+        .expect("exchange");
+    assert_eq!(exchange.incidents, ["EX1234567"]);
+    assert_eq!(exchange.status_text, "identified");
+    assert_eq!(exchange.as_of, Some(at(20)));
+
+    let by_id = |id: &str| {
+        incidents
+            .iter()
+            .find(|i| i.id.as_deref() == Some(id))
+            .unwrap_or_else(|| panic!("incident {id} in {incidents:?}"))
+    };
+    assert_eq!(by_id("EX1234567").status, "identified");
+    assert_eq!(by_id("EX1234567").service.as_deref(), Some("Exchange"));
+    assert_eq!(by_id("EX1234567").started_at, Some(at(0)));
+    assert_eq!(by_id("EX1234567").updated_at, Some(at(20)));
+    assert!(!by_id("EX1234567").resolved);
+    assert!(by_id("SP1111111").resolved);
+    assert_eq!(by_id("TM7654321").status, "recovering");
+}
+
+#[test]
+fn quiet_threads_are_unknown_and_old_threads_are_forgotten() {
+    let posts = [
+        post(
+            "1",
+            0,
+            None,
+            None,
+            "We're investigating an issue with Outlook on the web under EX1000001.",
+        ),
+        post(
+            "2",
+            3 * 24 * 60,
+            None,
+            None,
+            "We're investigating an issue affecting Microsoft 365 services. MO1000002",
+        ),
+    ];
+    // Three days after the first post and 7 hours after the second.
+    let now = at(3 * 24 * 60 + 7 * 60);
+    let (services, incidents) = observe::observe(&posts, now, &settings());
+    assert!(
+        services.is_empty(),
+        "a quiet thread makes no statement: {services:?}"
+    );
+    assert_eq!(
+        incidents.len(),
+        1,
+        "the 3-day-old thread is past history: {incidents:?}"
+    );
+    assert_eq!(incidents[0].id.as_deref(), Some("MO1000002"));
+    assert!(
+        incidents[0]
+            .status
+            .starts_with("unknown: no post for over 6h")
+    );
+    assert!(!incidents[0].resolved);
+}
+
+#[test]
+fn a_new_root_post_naming_a_known_id_continues_its_incident() {
+    // Feeds have no reply links; X sometimes starts a new thread for the same incident.
+    let posts = [
+        post(
+            "1",
+            0,
+            None,
+            None,
+            "We're investigating an issue with Microsoft Teams. TM402718",
+        ),
+        post(
+            "2",
+            30,
+            None,
+            None,
+            "Update on TM402718: we've rolled back the change and service is recovering.",
+        ),
+        post(
+            "3",
+            40,
+            None,
+            None,
+            "A post with no id that we cannot place.",
+        ),
+    ];
+    let threads = observe::incident_threads(&posts);
+    assert_eq!(threads.len(), 2);
+    assert_eq!(threads[0].posts.len(), 2);
+    let (services, incidents) = observe::observe(&posts, at(45), &settings());
+    assert_eq!(
+        health_of(&services, "microsoftteams"),
+        Some(crate::Health::Advisory)
+    );
+    let teams: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.id.as_deref() == Some("TM402718"))
+        .collect();
+    assert_eq!(teams.len(), 1);
+    // A thread that names no service concerns the suite, and its incident has no id.
+    assert_eq!(
+        health_of(&services, "OSDPPlatform"),
+        None,
+        "no rule matched post 3: unknown"
+    );
+    assert!(incidents.iter().any(|i| i.id.is_none()));
+}
+
+#[test]
+fn services_come_from_id_prefixes_and_product_names() {
+    let thread = |text: &str| group(&[post("1", 0, None, None, text)]).remove(0);
+    let ids = |text: &str| -> Vec<&str> {
+        observe::thread_services(&thread(text))
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
+    assert_eq!(ids("Issue under EX1234567"), ["Exchange"]);
+    assert_eq!(
+        ids("Users can't open SharePoint or OneDrive files"),
+        ["SharePoint", "OneDriveForBusiness"]
+    );
+    assert_eq!(
+        ids("We're investigating issues impacting multiple Microsoft 365 services"),
+        ["OSDPPlatform"]
+    );
+    // Words inside other words do not count ("steams" is not Teams).
+    assert_eq!(ids("Steamship issue"), ["OSDPPlatform"]);
+    assert_eq!(
+        ids("MO1268822: Teams and Exchange Online users"),
+        ["Exchange", "microsoftteams", "OSDPPlatform"]
+    );
+}
+
+#[test]
+fn the_post_log_keeps_recent_posts_and_replaces_edits() {
+    let mut log = PostLog::default();
+    log.merge([
+        post("1", 0, None, None, "old"),
+        post("2", 10, None, None, "first version"),
+    ]);
+    log.merge([
+        post("2", 10, None, None, "edited version"),
+        post("3", 20, None, None, "new"),
+    ]);
+    assert_eq!(log.len(), 3);
+    assert_eq!(log.posts()[1].text, "edited version");
+    log.prune(
+        at(20),
+        &SocialSettings {
+            max_posts: 2,
+            ..settings()
+        },
+    );
+    let ids: Vec<String> = log.posts().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, ["2", "3"]);
+    log.prune(at(48 * 60 + 15), &settings());
+    let ids: Vec<String> = log.posts().into_iter().map(|p| p.id).collect();
+    assert_eq!(ids, ["3"], "posts older than history go");
+    let observed = observation("x", &log, at(48 * 60 + 15), &settings());
+    assert_eq!(observed.source_time, Some(at(20)));
+    assert_eq!(
+        observed.digest,
+        observation("x", &log, at(48 * 60 + 16), &settings()).digest
+    );
+}
