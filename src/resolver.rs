@@ -437,7 +437,6 @@ pub fn resolve_target(
             memory.services.get(&id),
             &incidents,
             policy,
-            primary_fresh,
         );
         next_memory.services.insert(id, service_memory);
         services.push(resolution);
@@ -536,8 +535,8 @@ fn resolve_service<'a>(
     memory: Option<&ServiceMemory>,
     incidents: &[IncidentResolution],
     policy: &Policy,
-    primary_fresh: bool,
 ) -> (ServiceResolution, ServiceMemory) {
+    let primary_fresh = fresh.first().is_some_and(|(position, _)| *position == 0);
     let statement_of = |record: &'a ChannelRecord| statement(record, id);
     let evidence: Vec<Evidence> = records
         .iter()

@@ -537,8 +537,7 @@ fn social_channels_parse_with_defaults_and_an_x_channel_without_a_token_is_disab
     let missing = x_settings
         .bearer_token
         .as_ref()
-        .err()
-        .expect("no token configured");
+        .expect_err("no token configured");
     assert!(
         missing.contains("STATUSMON_CHANNEL__MSFT365STATUS_X__BEARER_TOKEN"),
         "{missing}"
