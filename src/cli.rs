@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
-use crate::simulator::{self, GraphScenario, Scenario, SocialScenario};
+use crate::simulator::{self, GraphScenario, Scenario, SocialScenario, SocialSim};
 use crate::status::{self, StatusDocument};
 
 /// Exit codes of `status` (Nagios plugin convention).
@@ -488,16 +488,31 @@ base_url = "{base_url}"
 interval = "{interval}"
 timeout = "{timeout}"
 
+[[channels]]
+id = "msft365status-x"
+kind = "x"
+username = "{username}"
+base_url = "{base_url}"
+interval = "{interval}"
+timeout = "{timeout}"
+
 [[targets]]
 id = "contoso"
 name = "Contoso Microsoft 365"
-channels = ["contoso-graph", "m365-public"]
-"#
+channels = ["contoso-graph", "m365-public", "msft365status-x"]
+"#,
+        username = simulator::SIM_X_USERNAME,
     );
-    let env = [(
-        "STATUSMON_CHANNEL__CONTOSO_GRAPH__CLIENT_SECRET".to_string(),
-        simulator::SIM_CLIENT_SECRET.to_string(),
-    )];
+    let env = [
+        (
+            "STATUSMON_CHANNEL__CONTOSO_GRAPH__CLIENT_SECRET".to_string(),
+            simulator::SIM_CLIENT_SECRET.to_string(),
+        ),
+        (
+            "STATUSMON_CHANNEL__MSFT365STATUS_X__BEARER_TOKEN".to_string(),
+            simulator::SIM_X_BEARER_TOKEN.to_string(),
+        ),
+    ];
     config::parse(&text, Path::new("(demo)"), env).map_err(|e| anyhow::anyhow!("demo config: {e}"))
 }
 
@@ -506,6 +521,8 @@ channels = ["contoso-graph", "m365-public"]
 enum Upstream {
     Site(Scenario),
     Graph(GraphScenario),
+    /// The social scenario, with the time between two posts at speed 1.
+    Social(SocialScenario, Duration),
 }
 
 /// One step of the demo script.
@@ -527,7 +544,7 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
         sim.base_url()
     );
     println!(
-        "  target \"contoso\" watches Graph (contoso-graph, primary) and the public status site (m365-public), each probed every {}.",
+        "  target \"contoso\" watches Graph (contoso-graph, primary), the public status site (m365-public) and @MSFT365Status on X (msft365status-x), each probed every {}.",
         humantime::format_duration(Duration::from_secs(1) / speed)
     );
     println!(
@@ -545,14 +562,19 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
             narration: "the admin portal API (Graph) starts failing with HTTP 503: the status now rests on the public site",
         },
         Step {
-            after: Duration::from_secs(6),
+            after: Duration::from_secs(2),
+            change: Upstream::Social(SocialScenario::Incident, Duration::from_secs(3)),
+            narration: "@MSFT365Status starts posting on X: each post is shown as it arrives, low confidence, deciding only what no official channel covers",
+        },
+        Step {
+            after: Duration::from_secs(4),
             change: Upstream::Site(Scenario::AdminDegraded),
             narration: "the public site reports the admin center degraded: the outage is on Microsoft's side",
         },
         Step {
             after: Duration::from_secs(6),
             change: Upstream::Site(Scenario::FailingHang),
-            narration: "the public site stops answering too: blind, last known verdicts kept",
+            narration: "the public site stops answering too: the picture rests on @MSFT365Status alone (low confidence; last known verdicts kept)",
         },
         Step {
             after: Duration::from_secs(5),
@@ -576,6 +598,10 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
                 Upstream::Graph(scenario) => {
                     sim.set_graph_scenario(scenario);
                     format!("graph: {scenario}")
+                }
+                Upstream::Social(scenario, step) => {
+                    sim.set_social(SocialSim::new(scenario).with_step(step / speed));
+                    format!("x: {scenario}")
                 }
             };
             say(&format!("▶ {} [simulator {what}]", step.narration));

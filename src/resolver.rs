@@ -391,16 +391,17 @@ pub fn resolve_target(
 
     // Every service any channel of the target mentions (even stale ones, so they stay listed),
     // then those only memory still knows; in first-mention order.
-    // While the primary is fresh, social channels only annotate (rule 9), so services that only
-    // they mention get no line of their own.
+    // While an official primary is fresh, social channels only annotate (rule 9), so services
+    // that only they mention get no line of their own.
     let is_social = |channel: &str| {
         channels
             .get(channel)
             .is_some_and(|r| r.kind.authority() == SourceAuthority::Social)
     };
+    let official_primary_fresh = official_primary_fresh(&fresh);
     let mut service_ids: Vec<(String, String)> = Vec::new();
     for (_, record, _) in &records {
-        if primary_fresh && is_social(&record.id) {
+        if official_primary_fresh && is_social(&record.id) {
             continue;
         }
         if let Some(observation) = &record.observation {
@@ -417,7 +418,7 @@ pub fn resolve_target(
             .as_ref()
             .and_then(|k| k.source.as_deref())
             .is_some_and(is_social);
-        if primary_fresh && known_from_social {
+        if official_primary_fresh && known_from_social {
             continue;
         }
         if !service_ids.iter().any(|(known, _)| known == id) {
@@ -504,14 +505,22 @@ fn confidence_of(position: usize, kind: ChannelKind) -> Confidence {
     }
 }
 
+/// Whether the target's primary channel is fresh and of official authority: then social posts
+/// only annotate. (A target may list a social channel first, e.g. one that watches only X.)
+fn official_primary_fresh(fresh: &[(usize, &ChannelRecord)]) -> bool {
+    fresh.first().is_some_and(|(position, record)| {
+        *position == 0 && record.kind.authority() == SourceAuthority::Official
+    })
+}
+
 /// Whether a statement may decide a service: it must say something known; a social channel may
 /// never make anything operational (design §3 rule 3) and decides nothing while the target's
-/// primary channel is fresh (rule 9: it annotates instead).
-fn can_decide(kind: ChannelKind, health: Health, primary_fresh: bool) -> bool {
+/// official primary channel is fresh (rule 9: it annotates instead).
+fn can_decide(kind: ChannelKind, health: Health, official_primary_fresh: bool) -> bool {
     let social = kind.authority() == SourceAuthority::Social;
     match health {
         Health::Unknown => false,
-        _ if social && primary_fresh => false,
+        _ if social && official_primary_fresh => false,
         Health::Operational => !social,
         _ => true,
     }
@@ -536,7 +545,7 @@ fn resolve_service<'a>(
     incidents: &[IncidentResolution],
     policy: &Policy,
 ) -> (ServiceResolution, ServiceMemory) {
-    let primary_fresh = fresh.first().is_some_and(|(position, _)| *position == 0);
+    let official_primary_fresh = official_primary_fresh(fresh);
     let statement_of = |record: &'a ChannelRecord| statement(record, id);
     let evidence: Vec<Evidence> = records
         .iter()
@@ -555,7 +564,7 @@ fn resolve_service<'a>(
     let decider = fresh.iter().find_map(|(position, record)| {
         let statement = statement_of(record)?;
         let observed_at = record.observation.as_ref()?.observed_at;
-        can_decide(record.kind, statement.health, primary_fresh).then_some(Candidate {
+        can_decide(record.kind, statement.health, official_primary_fresh).then_some(Candidate {
             channel: record,
             position: *position,
             statement,
@@ -603,7 +612,7 @@ fn resolve_service<'a>(
     // a social channel never holds "operational" (with `fail_threshold` > 1 it otherwise would,
     // while its own posts say worse).
     if let Some(c) = &decider
-        && !can_decide(c.channel.kind, shown, primary_fresh)
+        && !can_decide(c.channel.kind, shown, official_primary_fresh)
     {
         (shown, pending) = (candidate, None);
     }

@@ -15,3 +15,4 @@ mod resolver_social;
 mod simulator;
 mod simulator_graph;
 mod simulator_social;
+mod social;

@@ -3,7 +3,8 @@
 //!
 //! Each entry becomes a post: its id, its title and summary (or content) as text, and its
 //! publication time (else its update time). Feeds have no reply links, so entries join into
-//! incidents only through the incident ids they name (see
+//! incidents through the incident ids they name, and an entry naming none that arrives while an
+//! incident is open is read as its follow-up (see
 //! [`incident_threads`](super::observe::incident_threads)).
 //!
 //! A feed shows only its newest entries, so each answer is merged into what the channel
@@ -81,7 +82,10 @@ impl Feed {
             what: format!("GET {shown}"),
             hold: Hold::new(shown),
             url,
-            social: config.social,
+            social: SocialSettings {
+                unlinked_follow_ups: true,
+                ..config.social
+            },
             fetcher,
             log: Mutex::new(PostLog::default()),
         })

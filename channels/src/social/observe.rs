@@ -39,6 +39,10 @@ pub struct SocialSettings {
     pub quiet_after: Duration,
     /// The most posts a channel remembers; the oldest go first.
     pub max_posts: usize,
+    /// The source has no reply links (RSS/Atom), so a post that names no incident id, posted
+    /// while an incident is open, is read as that incident's follow-up (the way a person reads a
+    /// status feed) instead of as an incident of its own.
+    pub unlinked_follow_ups: bool,
 }
 
 impl Default for SocialSettings {
@@ -47,6 +51,7 @@ impl Default for SocialSettings {
             history: Duration::from_secs(3 * 24 * 3600),
             quiet_after: Duration::from_secs(6 * 3600),
             max_posts: 500,
+            unlinked_follow_ups: false,
         }
     }
 }
@@ -174,15 +179,39 @@ pub fn stage_health(stage: Stage) -> Option<Health> {
 }
 
 /// Groups posts into threads and joins threads that name a common incident id (a new root post
-/// about an incident already under way continues it; feeds have no reply links at all).
-pub fn incident_threads(posts: &[Post]) -> Vec<Thread> {
+/// about an incident already under way continues it; feeds have no reply links at all). With
+/// [`SocialSettings::unlinked_follow_ups`], a thread that names no id and starts while the latest
+/// incident thread is open (not resolved or informational, and not quiet for
+/// [`SocialSettings::quiet_after`]) joins that thread.
+pub fn incident_threads(posts: &[Post], settings: &SocialSettings) -> Vec<Thread> {
+    let quiet = TimeDelta::from_std(settings.quiet_after).unwrap_or(TimeDelta::MAX);
     let mut joined: Vec<Thread> = Vec::new();
     for thread in group(posts) {
-        match joined.iter_mut().find(|t| {
+        let same_incident = joined.iter().position(|t| {
             t.incident_ids
                 .iter()
                 .any(|id| thread.incident_ids.contains(id))
-        }) {
+        });
+        let continued = || {
+            let started = thread.posts.first()?.created_at;
+            let (at, latest) = joined
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| !t.incident_ids.is_empty())
+                .max_by_key(|(_, t)| t.last_post_at())?;
+            let last = latest.last_post_at()?;
+            let open = !matches!(
+                stage_of_latest(latest),
+                Some(Stage::Resolved | Stage::Informational)
+            );
+            (open && started >= last && started.signed_duration_since(last) <= quiet).then_some(at)
+        };
+        let target = match same_incident {
+            Some(at) => Some(at),
+            None if settings.unlinked_follow_ups && thread.incident_ids.is_empty() => continued(),
+            None => None,
+        };
+        match target.and_then(|at| joined.get_mut(at)) {
             Some(earlier) => {
                 earlier.posts.extend(thread.posts);
                 earlier.posts.sort_by_key(|p| p.created_at);
@@ -208,7 +237,7 @@ pub fn observe(
     let history = TimeDelta::from_std(settings.history).unwrap_or(TimeDelta::MAX);
     let mut services: Vec<ServiceObservation> = Vec::new();
     let mut incidents = Vec::new();
-    for thread in incident_threads(posts) {
+    for thread in incident_threads(posts, settings) {
         let (Some(first), Some(last)) = (thread.posts.first(), thread.posts.last()) else {
             continue;
         };

@@ -490,6 +490,7 @@ fn settings() -> SocialSettings {
         history: Duration::from_secs(48 * 3600),
         quiet_after: Duration::from_secs(6 * 3600),
         max_posts: 100,
+        unlinked_follow_ups: false,
     }
 }
 
@@ -635,7 +636,7 @@ fn a_new_root_post_naming_a_known_id_continues_its_incident() {
             "A post with no id that we cannot place.",
         ),
     ];
-    let threads = observe::incident_threads(&posts);
+    let threads = observe::incident_threads(&posts, &settings());
     assert_eq!(threads.len(), 2);
     assert_eq!(threads[0].posts.len(), 2);
     let (services, incidents) = observe::observe(&posts, at(45), &settings());
@@ -714,4 +715,49 @@ fn the_post_log_keeps_recent_posts_and_replaces_edits() {
         observed.digest,
         observation("x", &log, at(48 * 60 + 16), &settings()).digest
     );
+}
+
+#[test]
+fn in_a_feed_a_post_without_an_id_continues_the_open_incident_but_not_a_closed_one() {
+    let posts = [
+        post(
+            "1",
+            0,
+            None,
+            None,
+            "We're investigating an issue with Microsoft Teams. TM402718",
+        ),
+        post(
+            "2",
+            30,
+            None,
+            None,
+            "We've identified a recent change as the cause and are reverting it.",
+        ),
+        post("3", 60, None, None, "Impact has been remediated."),
+        // After the resolution: a new, unrelated post is its own incident.
+        post(
+            "4",
+            90,
+            None,
+            None,
+            "We're investigating reports of sign-in failures.",
+        ),
+    ];
+    let linked = SocialSettings {
+        unlinked_follow_ups: true,
+        ..settings()
+    };
+    let threads = observe::incident_threads(&posts, &linked);
+    assert_eq!(threads.len(), 2, "{threads:#?}");
+    assert_eq!(threads[0].posts.len(), 3);
+    assert!(threads[1].incident_ids.is_empty());
+    // Without the setting (X, Mastodon, Bluesky: reply links exist), nothing is guessed.
+    assert_eq!(observe::incident_threads(&posts, &settings()).len(), 4);
+    // A follow-up after the incident went quiet is not attached either.
+    let late = [
+        posts[0].clone(),
+        post("5", 7 * 60, None, None, "We're still investigating."),
+    ];
+    assert_eq!(observe::incident_threads(&late, &linked).len(), 2);
 }
