@@ -7,9 +7,16 @@ use scraper::{Html, Node};
 /// The longest text we keep from one upstream message.
 pub const MAX_TEXT: usize = 4000;
 
+/// The most HTML we parse from one upstream message. Parsing time grows with the square of the
+/// nesting depth (8,000 nested `<div>`s took 0.1 s in a release build, and a 1 MiB body of them
+/// would take about a minute), so a hostile or broken upstream could stall a probe; 32 KiB is
+/// far more markup than [`MAX_TEXT`] bytes of text need.
+pub const MAX_HTML: usize = 32 * 1024;
+
 /// The visible text of an HTML fragment, whitespace collapsed, at most [`MAX_TEXT`] bytes.
-/// Script and style contents are dropped.
+/// Script and style contents are dropped. Only the first [`MAX_HTML`] bytes are read.
 pub fn html_to_text(html: &str) -> String {
+    let html = &html[..html.floor_char_boundary(MAX_HTML)];
     let fragment = Html::parse_fragment(html);
     let mut raw = String::new();
     let mut hidden_depth = 0usize;
@@ -99,6 +106,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_only_the_first_max_html_bytes_of_a_hostile_body() {
+        // A megabyte of nesting would stall the parser for about a minute; only the head is read.
+        let hostile = format!("{}head{}tail", "<div>".repeat(1000), "<div>".repeat(200_000));
+        assert_eq!(html_to_text(&hostile), "head");
+        let multibyte = "é".repeat(MAX_HTML);
+        assert!(html_to_text(&multibyte).starts_with('é'));
+    }
+
+    #[test]
     fn caps_length_on_a_char_boundary() {
         let long = "é".repeat(MAX_TEXT);
         let text = html_to_text(&long);
@@ -106,3 +122,4 @@ mod tests {
         assert!(text.ends_with('…'));
     }
 }
+
