@@ -290,8 +290,12 @@ async fn the_demo_plays_the_whole_outage() {
         "the admin portal API (contoso-graph) unavailable",
         "likely on our side",
         "Microsoft's admin plane is having trouble",
-        "visibility degraded → blind",
-        "visibility blind → degraded",
+        // X posts arrive while Graph is down, at low confidence, and end resolved.
+        "incident MO1290417",
+        "from msft365status-x, low confidence",
+        "recovering → resolved",
+        // With the site hanging too, the picture rests on the posts alone (not blind).
+        "now rests on msft365status-x",
         "visibility degraded → full",
         "demo over (admin center now operational)",
     ] {
