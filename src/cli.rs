@@ -19,6 +19,7 @@ use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
 use crate::simulator::{self, GraphScenario, Scenario, SocialScenario, SocialSim};
 use crate::status::{self, StatusDocument};
+use crate::web::{self, WebState};
 
 /// Exit codes of `status` (Nagios plugin convention).
 pub mod exit {
@@ -53,7 +54,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Probe every channel on its schedule and print each change of the resolved picture.
+    /// Probe every channel on its schedule, print each change of the resolved picture and serve
+    /// the HTTP API on `server.listen`.
     Run,
     /// Validate the config; on error, name the file, the key and the problem, and exit 1.
     CheckConfig,
@@ -112,6 +114,9 @@ pub enum Command {
         /// Play the script this many times faster (probes too), from 1 to 10.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
         speed: u32,
+        /// Where to serve the HTTP API while the demo runs (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+        listen: SocketAddr,
     },
     /// Classify social posts read from stdin, one post per line: print each post's stage,
     /// incident ids and the rule that fired (no config or network needed).
@@ -197,7 +202,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             simulator::serve_until_ctrl_c(listen, scenario, graph_scenario, social).await?;
             Ok(exit::OK)
         }
-        Command::Demo { speed } => demo(speed).await,
+        Command::Demo { speed, listen } => demo(speed, listen).await,
         Command::Classify { json, labels } => Ok(crate::classify_cmd::run_stdio(json, labels)),
     }
 }
@@ -370,6 +375,7 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         return Ok(exit::WARNING);
     };
     let client = engine::http_client().context("building the HTTP client")?;
+    let listener = bind_api(config.server.listen, "server.listen").await?;
     let engine = Engine::new(Arc::new(config), &client);
     println!(
         "statusmon {}: watching {} channel(s) for {} target(s) from {}; Ctrl-C to stop",
@@ -378,13 +384,55 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         engine.config().targets.len(),
         path.display()
     );
-    println!(
-        "note: this version prints resolution changes here; the HTTP API on {} is not served yet",
-        engine.config().server.listen
-    );
-    watch(engine, crate::signal::shutdown()).await;
+    let api = Api::serve(listener)?;
+    watch(engine, crate::signal::shutdown(), &api.state).await;
     say("stopping: signal received");
+    api.stop().await;
     Ok(exit::OK)
+}
+
+/// Binds the HTTP API's address before anything else starts, so a taken port is an error at
+/// start-up that names the address and where it was configured, not a silent missing API.
+async fn bind_api(listen: SocketAddr, setting: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot serve the HTTP API on {listen} ({setting})"))
+}
+
+/// The HTTP API running in the background of `run` and `demo`.
+struct Api {
+    state: WebState,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Api {
+    /// Starts serving on `listener` and says where.
+    fn serve(listener: tokio::net::TcpListener) -> anyhow::Result<Api> {
+        let addr = listener
+            .local_addr()
+            .context("reading the HTTP API's bound address")?;
+        let state = WebState::new();
+        let app = web::router(state.clone());
+        let closing = state.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { closing.closed().await })
+                .await
+        });
+        println!("serving the HTTP API on http://{addr} (/api/v1/status, /api/v1/events, /readyz)");
+        Ok(Api { state, server })
+    }
+
+    /// Ends the event streams and the server, letting requests in flight finish (briefly).
+    async fn stop(self) {
+        self.state.close();
+        match tokio::time::timeout(Duration::from_secs(5), self.server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!(%error, "the HTTP API stopped with an error"),
+            Ok(Err(error)) => tracing::warn!(%error, "the HTTP API task failed"),
+            Err(_) => tracing::warn!("the HTTP API did not stop within 5s; leaving it"),
+        }
+    }
 }
 
 /// Prints a line with a UTC timestamp, as `run` and `demo` do.
@@ -397,8 +445,13 @@ fn say(line: &str) {
 
 /// The schedule loop shared by `run` and `demo`: probes on schedule, resolves after every
 /// outcome and every second (so staleness shows without a probe), prints the full picture once
-/// every channel has answered once, then each change, until `stop` completes.
-pub async fn watch(mut engine: Engine, stop: impl Future<Output = ()>) -> StatusDocument {
+/// every channel has answered once, then each change, until `stop` completes. Every resolved
+/// document and every change is also published to `web`, for the HTTP API.
+pub async fn watch(
+    mut engine: Engine,
+    stop: impl Future<Output = ()>,
+    web: &WebState,
+) -> StatusDocument {
     let (sender, mut reports) = mpsc::channel::<ProbeReport>(64);
     let tasks = engine::spawn_schedule(engine.channels(), sender);
     let mut waiting: Vec<String> = engine
@@ -407,7 +460,7 @@ pub async fn watch(mut engine: Engine, stop: impl Future<Output = ()>) -> Status
         .filter(|c| c.channel.is_some())
         .map(|c| c.config.id.clone())
         .collect();
-    let mut shown: Option<StatusDocument> = None;
+    let mut shown: Option<Arc<StatusDocument>> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // With no enabled channel there is no sender; keep resolving (everything stays visible as
     // disabled) until told to stop.
@@ -430,18 +483,22 @@ pub async fn watch(mut engine: Engine, stop: impl Future<Output = ()>) -> Status
         }
         let now = Utc::now();
         let targets = engine.resolve(now);
-        let document = engine.document(targets, now);
-        match &shown {
+        let document = Arc::new(engine.document(targets, now));
+        let changes = match &shown {
             None => {
                 say("first round complete:");
                 print!("{}", indent(&document.render_table()));
+                Vec::new()
             }
             Some(before) => {
-                for change in status::changes(before, &document) {
+                let changes = status::changes(before, &document);
+                for change in &changes {
                     say(&change.0);
                 }
+                changes
             }
-        }
+        };
+        web.publish(Arc::clone(&document), &changes);
         shown = Some(document);
     }
     for task in tasks {
@@ -532,7 +589,8 @@ struct Step {
     narration: &'static str,
 }
 
-async fn demo(speed: u32) -> anyhow::Result<u8> {
+async fn demo(speed: u32, listen: SocketAddr) -> anyhow::Result<u8> {
+    let listener = bind_api(listen, "--listen").await?;
     let sim = simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), Scenario::Healthy)
         .await
         .context("starting the simulator on 127.0.0.1")?;
@@ -548,8 +606,10 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
         humantime::format_duration(Duration::from_secs(1) / speed)
     );
     println!(
-        "  Verdicts say where they come from and how sure we are; nothing is green without an explicit statement.\n"
+        "  Verdicts say where they come from and how sure we are; nothing is green without an explicit statement."
     );
+    let api = Api::serve(listener)?;
+    println!();
     let steps = [
         Step {
             after: Duration::from_secs(5),
@@ -614,7 +674,8 @@ async fn demo(speed: u32) -> anyhow::Result<u8> {
             () = crate::signal::shutdown() => {},
         }
     };
-    let last = watch(engine, stop).await;
+    let last = watch(engine, stop, &api.state).await;
+    api.stop().await;
     sim.shutdown().await;
     println!("\nfinal picture:");
     print!("{}", indent(&last.render_table()));

@@ -8,3 +8,4 @@ pub mod resolver;
 pub mod signal;
 pub mod simulator;
 pub mod status;
+pub mod web;

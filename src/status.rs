@@ -1,4 +1,4 @@
-//! The status document (`status --json`, later `GET /api/v1/status`), its table rendering, the
+//! The status document (`status --json`, `GET /api/v1/status`), its table rendering, the
 //! Nagios exit code, and the list of changes between two resolutions that `run` prints.
 //!
 //! Field names here are a contract (design §5, `status-document.schema.json`): add fields

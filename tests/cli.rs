@@ -23,7 +23,8 @@ async fn statusmon(args: &[&str], config: &std::path::Path) -> std::process::Out
 
 fn site_toml(base_url: &str) -> String {
     format!(
-        "[[channels]]\nid = \"m365-public\"\nkind = \"m365_status_site\"\nbase_url = \"{base_url}\"\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\n\
+         [[channels]]\nid = \"m365-public\"\nkind = \"m365_status_site\"\nbase_url = \"{base_url}\"\n\
          interval = \"1m\"\ntimeout = \"2s\"\n[[targets]]\nid = \"t1\"\nname = \"T\"\nchannels = [\"m365-public\"]\n"
     )
 }

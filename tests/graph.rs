@@ -394,7 +394,12 @@ async fn a_fast_schedule_never_exceeds_the_per_tenant_budget() {
     assert_eq!(config.channels[1].interval, Duration::from_millis(100));
     let client = engine::http_client().expect("client");
     let engine = Engine::new(Arc::new(config), &client);
-    let _ = statusmon::cli::watch(engine, tokio::time::sleep(Duration::from_secs(5))).await;
+    let _ = statusmon::cli::watch(
+        engine,
+        tokio::time::sleep(Duration::from_secs(5)),
+        &statusmon::web::WebState::new(),
+    )
+    .await;
     let stats = sim.graph_stats(TENANT);
     assert!(stats.requests >= 10, "the channel did try: {stats:?}");
     assert_eq!(

@@ -16,3 +16,4 @@ mod simulator;
 mod simulator_graph;
 mod simulator_social;
 mod social;
+mod web;

@@ -108,7 +108,11 @@ mod tests {
     #[test]
     fn reads_only_the_first_max_html_bytes_of_a_hostile_body() {
         // A megabyte of nesting would stall the parser for about a minute; only the head is read.
-        let hostile = format!("{}head{}tail", "<div>".repeat(1000), "<div>".repeat(200_000));
+        let hostile = format!(
+            "{}head{}tail",
+            "<div>".repeat(1000),
+            "<div>".repeat(200_000)
+        );
         assert_eq!(html_to_text(&hostile), "head");
         let multibyte = "é".repeat(MAX_HTML);
         assert!(html_to_text(&multibyte).starts_with('é'));
@@ -122,4 +126,3 @@ mod tests {
         assert!(text.ends_with('…'));
     }
 }
-

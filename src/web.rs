@@ -1,0 +1,507 @@
+//! The daemon's HTTP API (design §5): the latest status document and its parts as JSON, the
+//! changes as Server-Sent Events, and the probes a supervisor asks (`/healthz`, `/readyz`).
+//!
+//! The web side never resolves anything itself: the `watch` loop publishes every document it
+//! resolves and every change it prints into a [`WebState`], and handlers only read the latest
+//! one. So a slow or hostile client can never delay a probe or a resolution, and every answer is
+//! one consistent snapshot.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{CACHE_CONTROL, HeaderValue};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use futures_util::{Stream, StreamExt, stream};
+use serde::Serialize;
+use serde_json::json;
+use statusmon_channels::ErrorClass;
+use tokio::sync::{broadcast, watch};
+
+use crate::resolver::{ChannelState, IncidentResolution, TargetResolution};
+use crate::status::{Change, ChannelReport, StatusDocument};
+
+/// How many change events a slow SSE client may fall behind before it is resynchronised with a
+/// fresh `status` event instead (a round rarely has more than a few dozen changes).
+const EVENT_BUFFER: usize = 256;
+
+/// How old the latest document may be before `/readyz` says the resolution loop has stalled.
+/// The loop resolves every second, so this only trips when the watcher itself is stuck.
+pub const STALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the HTTP API serves, shared between the `watch` loop (which publishes) and the
+/// handlers (which read). Cloning is cheap: every clone is a handle to the same state.
+#[derive(Debug, Clone)]
+pub struct WebState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    document: watch::Sender<Option<Arc<StatusDocument>>>,
+    events: broadcast::Sender<ChangeEvent>,
+    closing: watch::Sender<bool>,
+}
+
+/// One change line as an SSE client receives it: the same sentence `run` prints, with the
+/// target or channel it concerns so clients can filter without parsing text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChangeEvent {
+    /// The target the change is about, if it is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The channel the change is about, if it is about a channel's own health.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// The sentence, as printed by `run`.
+    pub text: String,
+    /// When the round that saw it was resolved.
+    pub at: DateTime<Utc>,
+}
+
+impl ChangeEvent {
+    /// Reads the subject off a line of [`crate::status::changes`], which starts every line with
+    /// `target ID` or `channel ID` (ids never contain spaces or colons; config validates them).
+    pub fn new(change: &Change, at: DateTime<Utc>) -> Self {
+        let subject = |prefix: &str| {
+            change
+                .0
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split([' ', ':']).next())
+                .filter(|id| !id.is_empty())
+                .map(str::to_string)
+        };
+        ChangeEvent {
+            target: subject("target "),
+            channel: subject("channel "),
+            text: change.0.clone(),
+            at,
+        }
+    }
+}
+
+impl Default for WebState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebState {
+    /// Empty: every data endpoint answers 503 until the first round is published.
+    pub fn new() -> Self {
+        let (document, _) = watch::channel(None);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (closing, _) = watch::channel(false);
+        WebState {
+            inner: Arc::new(Inner {
+                document,
+                events,
+                closing,
+            }),
+        }
+    }
+
+    /// Publishes one resolved round: the document first, so a client reacting to a change
+    /// event already reads the document that contains it, then one event per change.
+    pub fn publish(&self, document: Arc<StatusDocument>, changes: &[Change]) {
+        let at = document.generated_at;
+        self.inner.document.send_replace(Some(document));
+        for change in changes {
+            // No subscriber is not an error: nobody is listening right now.
+            let _ = self.inner.events.send(ChangeEvent::new(change, at));
+        }
+    }
+
+    /// The latest published document, if a round has been resolved.
+    pub fn document(&self) -> Option<Arc<StatusDocument>> {
+        self.inner.document.borrow().clone()
+    }
+
+    /// A receiver of every change published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Tells the server and every open event stream to finish, so a graceful shutdown is not
+    /// held open forever by SSE clients.
+    pub fn close(&self) {
+        self.inner.closing.send_replace(true);
+    }
+
+    /// Completes once [`WebState::close`] has been called (at once if it already was).
+    pub async fn closed(&self) {
+        let mut closing = self.inner.closing.subscribe();
+        // An error means the sender is gone, which cannot happen while `self` holds it.
+        let _ = closing.wait_for(|closed| *closed).await;
+    }
+
+    fn require_document(&self) -> Result<Arc<StatusDocument>, ApiError> {
+        self.document().ok_or(ApiError::NoRound)
+    }
+}
+
+/// A target whose primary channel is not fresh, as `/readyz` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrimaryTrouble {
+    /// The target.
+    pub target: String,
+    /// Its primary channel.
+    pub primary: String,
+    /// The primary's state.
+    pub state: ChannelState,
+    /// Since when it has been in trouble, if known.
+    pub since: Option<DateTime<Utc>>,
+    /// The error class, if it is failing.
+    pub error_class: Option<ErrorClass>,
+    /// The resolver's explanation, for people.
+    pub explanation: Option<String>,
+}
+
+/// Every way an API request can fail; each becomes `{"error": "..."}` with its status code, so
+/// clients handle one error shape.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Nothing resolved yet: the first round is still being probed.
+    #[error("no round resolved yet")]
+    NoRound,
+    /// `/api/v1/targets/{id}` with an id that is not configured.
+    #[error("no target {id:?} (targets: {known})")]
+    UnknownTarget {
+        /// The id asked for.
+        id: String,
+        /// The configured ids, comma-separated.
+        known: String,
+    },
+    /// A path parameter that could not be read.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No endpoint at this path.
+    #[error("no endpoint {path}")]
+    NotFound {
+        /// The path asked for.
+        path: String,
+    },
+    /// The endpoint exists but not for this method.
+    #[error("method {method} is not allowed on {path}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The path.
+        path: String,
+    },
+    /// Some target's primary channel is not fresh.
+    #[error("primary channel not fresh for {}", describe(.0))]
+    NotReady(Vec<PrimaryTrouble>),
+    /// The resolution loop has not published for too long.
+    #[error("the resolution loop last published {age_secs}s ago (limit {limit_secs}s)")]
+    Stalled {
+        /// Age of the latest document.
+        age_secs: i64,
+        /// The limit.
+        limit_secs: u64,
+    },
+}
+
+fn describe(troubles: &[PrimaryTrouble]) -> String {
+    troubles
+        .iter()
+        .map(|t| {
+            format!(
+                "target {} ({} is {})",
+                t.target,
+                t.primary,
+                t.state.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl ApiError {
+    /// The status code it answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NoRound | ApiError::NotReady(_) | ApiError::Stalled { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::UnknownTarget { .. } | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self {
+            ApiError::NotReady(troubles) => json!({
+                "status": "not ready",
+                "error": self.to_string(),
+                "not_ready": troubles,
+            }),
+            ApiError::Stalled { .. } | ApiError::NoRound => json!({
+                "status": "not ready",
+                "error": self.to_string(),
+            }),
+            _ => json!({ "error": self.to_string() }),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+/// The API's routes over `state`, with JSON 404 and 405 answers and `cache-control: no-store`
+/// everywhere (a status answer is stale the moment a cache keeps it).
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/targets", get(targets))
+        .route("/api/v1/targets/{id}", get(target))
+        .route("/api/v1/channels", get(channels))
+        .route("/api/v1/incidents", get(incidents))
+        .route("/api/v1/events", get(events))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(no_store))
+        .with_state(state)
+}
+
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound {
+        path: uri.path().to_string(),
+    }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+}
+
+async fn status(State(state): State<WebState>) -> Result<Response, ApiError> {
+    let document = state.require_document()?;
+    Ok(Json(&*document).into_response())
+}
+
+/// `GET /api/v1/targets`: the document without the channels.
+#[derive(Serialize)]
+struct TargetsView<'a> {
+    generated_at: DateTime<Utc>,
+    targets: &'a [TargetResolution],
+}
+
+async fn targets(State(state): State<WebState>) -> Result<Response, ApiError> {
+    let document = state.require_document()?;
+    Ok(Json(TargetsView {
+        generated_at: document.generated_at,
+        targets: &document.targets,
+    })
+    .into_response())
+}
+
+/// `GET /api/v1/targets/{id}`: one target as in the document, with the document's time.
+#[derive(Serialize)]
+struct TargetView<'a> {
+    generated_at: DateTime<Utc>,
+    #[serde(flatten)]
+    target: &'a TargetResolution,
+}
+
+async fn target(
+    State(state): State<WebState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let document = state.require_document()?;
+    let Some(target) = document.targets.iter().find(|t| t.id == id) else {
+        let known: Vec<&str> = document.targets.iter().map(|t| t.id.as_str()).collect();
+        return Err(ApiError::UnknownTarget {
+            id,
+            known: if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            },
+        });
+    };
+    Ok(Json(TargetView {
+        generated_at: document.generated_at,
+        target,
+    })
+    .into_response())
+}
+
+/// `GET /api/v1/channels`.
+#[derive(Serialize)]
+struct ChannelsView<'a> {
+    generated_at: DateTime<Utc>,
+    channels: &'a [ChannelReport],
+}
+
+async fn channels(State(state): State<WebState>) -> Result<Response, ApiError> {
+    let document = state.require_document()?;
+    Ok(Json(ChannelsView {
+        generated_at: document.generated_at,
+        channels: &document.channels,
+    })
+    .into_response())
+}
+
+/// One incident of `GET /api/v1/incidents`, with the target that sees it (the same incident can
+/// appear once per target watching it).
+#[derive(Serialize)]
+struct IncidentView<'a> {
+    target: &'a str,
+    #[serde(flatten)]
+    incident: &'a IncidentResolution,
+}
+
+#[derive(Serialize)]
+struct IncidentsView<'a> {
+    generated_at: DateTime<Utc>,
+    incidents: Vec<IncidentView<'a>>,
+}
+
+async fn incidents(State(state): State<WebState>) -> Result<Response, ApiError> {
+    let document = state.require_document()?;
+    let incidents = document
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.incidents.iter().map(|incident| IncidentView {
+                target: &t.id,
+                incident,
+            })
+        })
+        .collect();
+    Ok(Json(IncidentsView {
+        generated_at: document.generated_at,
+        incidents,
+    })
+    .into_response())
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready while a round has been resolved recently and every target's primary channel is fresh:
+/// the watcher can see what it is meant to watch.
+async fn readyz(State(state): State<WebState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let document = state.require_document()?;
+    readiness(&document, Utc::now())?;
+    let primaries: Vec<_> = document
+        .targets
+        .iter()
+        .map(|t| json!({ "target": t.id, "primary": t.primary.channel, "state": t.primary.state }))
+        .collect();
+    Ok(Json(json!({
+        "status": "ready",
+        "generated_at": document.generated_at,
+        "targets": primaries,
+    })))
+}
+
+/// The readiness rule, on a document seen at `now`.
+pub fn readiness(document: &StatusDocument, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let age = now - document.generated_at;
+    if age.to_std().is_ok_and(|age| age > STALL_LIMIT) {
+        return Err(ApiError::Stalled {
+            age_secs: age.num_seconds(),
+            limit_secs: STALL_LIMIT.as_secs(),
+        });
+    }
+    let troubles: Vec<PrimaryTrouble> = document
+        .targets
+        .iter()
+        .filter(|t| t.primary.state != ChannelState::Fresh)
+        .map(|t| PrimaryTrouble {
+            target: t.id.clone(),
+            primary: t.primary.channel.clone(),
+            state: t.primary.state,
+            since: t.primary.since,
+            error_class: t.primary.error_class,
+            explanation: t.primary.explanation.clone(),
+        })
+        .collect();
+    if troubles.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::NotReady(troubles))
+    }
+}
+
+fn status_event(document: &StatusDocument) -> Event {
+    Event::default()
+        .event("status")
+        .json_data(document)
+        .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
+}
+
+fn change_event(change: &ChangeEvent) -> Event {
+    Event::default()
+        .event("change")
+        .json_data(change)
+        .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
+}
+
+/// `GET /api/v1/events`: the current document as `event: status` (waiting for the first round
+/// if there is none yet), then one `event: change` per change line. A client that falls behind
+/// gets a fresh `status` event instead of the changes it missed. Ends when the server closes.
+async fn events(
+    State(state): State<WebState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // Subscribe before reading the document, so no change between the two is lost.
+    let changes = state.subscribe();
+    let mut documents = state.inner.document.subscribe();
+    let first = stream::once(async move {
+        let document = match documents.wait_for(Option::is_some).await {
+            Ok(document) => document.clone(),
+            Err(_) => None,
+        };
+        match document {
+            Some(document) => status_event(&document),
+            None => Event::default().comment("closing"),
+        }
+    });
+    let rest = stream::unfold(
+        (changes, state.clone()),
+        |(mut changes, state)| async move {
+            let event = match changes.recv().await {
+                Ok(change) => change_event(&change),
+                Err(broadcast::error::RecvError::Lagged(_)) => match state.document() {
+                    Some(document) => status_event(&document),
+                    None => Event::default().comment("lagged"),
+                },
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((event, (changes, state)))
+        },
+    );
+    let closed = {
+        let state = state.clone();
+        async move { state.closed().await }
+    };
+    let events = first
+        .chain(rest)
+        .map(Ok::<_, Infallible>)
+        .take_until(Box::pin(closed));
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
