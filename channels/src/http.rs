@@ -348,10 +348,7 @@ pub fn classify_status(
     what: &str,
     now: DateTime<Utc>,
 ) -> Option<ProbeError> {
-    let retry_after = headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, now));
+    let retry_after = retry_after(headers, now);
     match status {
         200..=299 => None,
         429 => Some(ProbeError::Throttled {
@@ -381,6 +378,14 @@ fn status_hint(status: u16) -> Option<&'static str> {
         500..=599 => Some("server error upstream"),
         _ => None,
     }
+}
+
+/// The wait an answer's `Retry-After` header asks for, read by [`parse_retry_after`].
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, now))
 }
 
 /// Parses `Retry-After`: seconds (fractions occur, e.g. Graph's `1.5`) or an HTTP date. Values

@@ -17,6 +17,9 @@ pub mod social;
 pub mod status_site;
 pub mod text;
 
+#[cfg(test)]
+mod test_server;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

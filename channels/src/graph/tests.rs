@@ -17,6 +17,10 @@ use reqwest::header::RETRY_AFTER;
 use crate::error::ErrorClass;
 use crate::http::{Limits, classify_status, gate};
 use crate::model::{Health, IncidentClassification, ServiceObservation};
+use crate::test_server::{
+    Handler, Reply, Seen, Server, capture_logs, everything_shown, fetcher, fetcher_with, reply,
+    serve,
+};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/graph/");
 const CHANNEL: &str = "contoso-graph";
@@ -1123,7 +1127,7 @@ fn bad_credentials_are_config_errors_that_never_show_the_key() {
             },
             ..config_for("http://127.0.0.1:9")
         };
-        let e = Graph::new(CHANNEL, config, fetcher(Limits::default())).expect_err(name);
+        let e = Graph::new(CHANNEL, config, fetcher_with(Limits::default())).expect_err(name);
         assert_eq!(e.class(), ErrorClass::Config, "{name}: {e}");
         let text = format!("{e} {e:?}");
         assert!(text.contains(says), "{name}: {text}");
@@ -1159,7 +1163,7 @@ fn bad_credentials_are_config_errors_that_never_show_the_key() {
     ] {
         let mut config = config_for("http://127.0.0.1:9");
         edit(&mut config);
-        let e = Graph::new(CHANNEL, config, fetcher(Limits::default())).expect_err(name);
+        let e = Graph::new(CHANNEL, config, fetcher_with(Limits::default())).expect_err(name);
         assert_eq!(e.class(), ErrorClass::Config, "{name}");
         assert!(e.to_string().contains(says), "{name}: {e}");
     }
@@ -1169,156 +1173,38 @@ fn bad_credentials_are_config_errors_that_never_show_the_key() {
 // End to end, on a loopback HTTP/1.1 server
 // ---------------------------------------------------------------------------------------------
 
-/// One request the server saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    target: String,
-    head: String,
-    body: String,
+/// How the tests tell the server's two endpoints apart.
+trait Endpoints {
+    /// A request to the token endpoint.
+    fn is_token(&self) -> bool;
+    /// A request to Graph itself.
+    fn is_graph(&self) -> bool;
 }
 
-impl Seen {
+impl Endpoints for Seen {
     fn is_token(&self) -> bool {
         self.target.ends_with("/oauth2/v2.0/token")
     }
     fn is_graph(&self) -> bool {
         self.target.starts_with("/v1.0/")
     }
-    fn form(&self, key: &str) -> Option<String> {
-        form_urlencoded::parse(self.body.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    }
 }
 
-/// What the server answers.
-struct Reply {
-    status: &'static str,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-    delay: Duration,
+/// What the tests count on the server.
+trait Requests {
+    /// How many token requests were sent.
+    fn tokens(&self) -> usize;
+    /// How many Graph requests were sent.
+    fn graph(&self) -> usize;
 }
 
-fn reply(status: &'static str, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-    Reply {
-        status,
-        headers: vec![("content-type", content_type.to_string())],
-        body: body.into(),
-        delay: Duration::ZERO,
-    }
-}
-
-type Handler = Arc<dyn Fn(&Seen, &[Seen]) -> Reply + Send + Sync>;
-
-struct Server {
-    base: String,
-    log: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Server {
-    fn seen(&self) -> Vec<Seen> {
-        self.log.lock().expect("log").clone()
-    }
+impl Requests for Server {
     fn tokens(&self) -> usize {
         self.seen().iter().filter(|s| s.is_token()).count()
     }
     fn graph(&self) -> usize {
         self.seen().iter().filter(|s| s.is_graph()).count()
     }
-}
-
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    let length = head
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-length")
-                .then(|| v.trim().parse::<usize>().ok())?
-        })
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Some((head, body))
-}
-
-async fn serve(handler: Handler) -> Server {
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("cannot bind a loopback port");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let log: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let server_log = log.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let log = server_log.clone();
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let Some((head, body)) = read_request(&mut stream).await else {
-                    return;
-                };
-                let mut words = head.split_whitespace();
-                let seen = Seen {
-                    method: words.next().unwrap_or("").to_string(),
-                    target: words.next().unwrap_or("").to_string(),
-                    head: head.clone(),
-                    body: String::from_utf8_lossy(&body).to_string(),
-                };
-                let before = {
-                    let mut log = log.lock().expect("log");
-                    let before = log.clone();
-                    log.push(seen.clone());
-                    before
-                };
-                let reply = handler(&seen, &before);
-                tokio::time::sleep(reply.delay).await;
-                let mut out = format!("HTTP/1.1 {}\r\n", reply.status);
-                for (k, v) in &reply.headers {
-                    out.push_str(&format!("{k}: {v}\r\n"));
-                }
-                out.push_str(&format!(
-                    "content-length: {}\r\nconnection: close\r\n\r\n",
-                    reply.body.len()
-                ));
-                let _ = stream.write_all(out.as_bytes()).await;
-                let _ = stream.write_all(&reply.body).await;
-                let _ = stream.shutdown().await;
-            });
-        }
-    });
-    Server { base, log }
-}
-
-fn fetcher(limits: Limits) -> Fetcher {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("an HTTP client");
-    Fetcher::new(client, limits)
 }
 
 fn config_for(base: &str) -> GraphConfig {
@@ -1335,11 +1221,8 @@ fn config_for(base: &str) -> GraphConfig {
 fn channel(server: &Server, edit: impl FnOnce(&mut GraphConfig)) -> Graph {
     let mut config = config_for(&server.base);
     edit(&mut config);
-    let limits = Limits {
-        timeout: Duration::from_secs(5),
-        max_body: 64 * 1024,
-    };
-    Graph::new(CHANNEL, config, fetcher(limits)).unwrap_or_else(|e| panic!("channel refused: {e}"))
+    Graph::new(CHANNEL, config, fetcher(64 * 1024))
+        .unwrap_or_else(|e| panic!("channel refused: {e}"))
 }
 
 /// A healthy Graph and token endpoint: tokens `tok-1`, `tok-2`, … valid `expires_in` seconds.
@@ -1387,9 +1270,9 @@ async fn server_with(
 ) -> Server {
     let base = Arc::new(Mutex::new(String::new()));
     let fallback = healthy(base.clone(), expires_in, token_delay);
-    let server = serve(Arc::new(move |seen: &Seen, before: &[Seen]| {
+    let server = serve(move |seen: &Seen, before: &[Seen]| {
         special(seen, before).unwrap_or_else(|| fallback(seen, before))
-    }))
+    })
     .await;
     *base.lock().expect("base") = server.base.clone();
     server
@@ -1702,7 +1585,7 @@ async fn slow_oversized_and_html_answers_through_http() {
             timeout: Duration::from_millis(300),
             max_body: 8192,
         };
-        let graph = Graph::new(CHANNEL, config, fetcher(limits)).expect("channel");
+        let graph = Graph::new(CHANNEL, config, fetcher_with(limits)).expect("channel");
         let e = graph.probe().await.expect_err(name);
         assert_eq!(e.class(), class, "{name}: {e}");
         for w in says {
@@ -1740,29 +1623,9 @@ async fn the_certificate_flow_sends_a_verifiable_assertion_and_no_secret() {
 // Secrets never leak
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn secrets_keys_assertions_and_tokens_appear_nowhere() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = capture_logs();
 
     const ACCESS: &str = "AT-statusmon-access-token-Q9";
     let mut shown: Vec<String> = Vec::new();
@@ -1785,16 +1648,7 @@ async fn secrets_keys_assertions_and_tokens_appear_nowhere() {
     let secret_graph = channel(&server, |_| {});
     shown.push(format!("{secret_graph:?}"));
     for _ in 0..4 {
-        match secret_graph.probe().await {
-            Ok(o) => shown.push(format!(
-                "{o:?} {}",
-                serde_json::to_string(&o).expect("json")
-            )),
-            Err(e) => shown.push(format!(
-                "{e} {e:?} {}",
-                serde_json::to_string(&e).expect("json")
-            )),
-        }
+        shown.push(everything_shown(&secret_graph.probe().await));
     }
     assert!(
         shown.iter().any(|s| s.contains("AADSTS7000215")),
@@ -1820,7 +1674,7 @@ async fn secrets_keys_assertions_and_tokens_appear_nowhere() {
         ..config_for(&cert_server.base)
     };
     shown.push(format!("{config:?}"));
-    let cert_graph = Graph::new(CHANNEL, config, fetcher(Limits::default())).expect("channel");
+    let cert_graph = Graph::new(CHANNEL, config, fetcher_with(Limits::default())).expect("channel");
     shown.push(format!("{cert_graph:?}"));
     for _ in 0..2 {
         match cert_graph.probe().await {
@@ -1840,7 +1694,7 @@ async fn secrets_keys_assertions_and_tokens_appear_nowhere() {
         .collect();
     assert_eq!(assertions.len(), 2);
 
-    let logs = String::from_utf8_lossy(&captured.0.lock().expect("capture")).to_string();
+    let logs = captured.text();
     assert!(
         logs.contains("graph: signed in"),
         "the capture works: {logs}"

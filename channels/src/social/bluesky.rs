@@ -19,13 +19,15 @@ use std::sync::Mutex;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 
-use super::common::{self, ErrorEnvelope, Hold, Skipped, endpoint, json_kind, parse_json};
+use super::common::{
+    self, ErrorEnvelope, Hold, Skipped, check_paging, config_error, endpoint, json_kind, page_what,
+    parse_json, plain_text, read_item,
+};
 use super::observe::{PostLog, SocialSettings};
 use super::thread::Post;
 use crate::error::ProbeError;
-use crate::http::{Expect, Fetcher, base_url};
+use crate::http::{Fetcher, base_url};
 use crate::model::{ChannelKind, Observation};
-use crate::text::{MAX_TEXT, shorten};
 use crate::{BoxFuture, Channel};
 
 /// Bluesky's public, cached AppView: no sign-in, generous rate limits. (It can lag the live
@@ -101,9 +103,6 @@ impl Bluesky {
         config: BlueskyConfig,
         fetcher: Fetcher,
     ) -> Result<Self, ProbeError> {
-        let config_error = |message: String| ProbeError::Config {
-            message: format!("bluesky: {message}"),
-        };
         let base = base_url("base_url", &config.base_url)?;
         let actor = config.actor.trim().trim_start_matches('@');
         if actor.is_empty()
@@ -111,20 +110,15 @@ impl Bluesky {
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#' | '@'))
         {
-            return Err(config_error(format!(
-                "actor {:?} must be a handle (name.bsky.social) or a DID (did:plc:…)",
-                config.actor
-            )));
+            return Err(config_error(
+                "bluesky",
+                format!(
+                    "actor {:?} must be a handle (name.bsky.social) or a DID (did:plc:…)",
+                    config.actor
+                ),
+            ));
         }
-        if !(1..=MAX_LIMIT).contains(&config.limit) {
-            return Err(config_error(format!(
-                "limit {} is out of range 1..={MAX_LIMIT}",
-                config.limit
-            )));
-        }
-        if config.max_pages == 0 {
-            return Err(config_error("max_pages must be at least 1".to_string()));
-        }
+        check_paging("bluesky", config.limit, MAX_LIMIT, config.max_pages)?;
         Ok(Bluesky {
             id: id.into(),
             hold: Hold::new(crate::http::redact(&base)),
@@ -156,10 +150,7 @@ impl Bluesky {
         let mut skipped = Skipped::default();
         let mut reached_known = false;
         for page in 1..=self.max_pages {
-            let what = match page {
-                1 => format!("GET {PATH}"),
-                n => format!("GET {PATH} (page {n})"),
-            };
+            let what = page_what(PATH, page);
             let mut query = vec![
                 ("actor", self.actor.as_str()),
                 ("limit", limit.as_str()),
@@ -170,11 +161,14 @@ impl Bluesky {
                 query.push(("cursor", c));
             }
             let url = endpoint(&self.base, &["xrpc", "app.bsky.feed.getAuthorFeed"], &query)?;
-            let raw =
-                common::get(&self.fetcher, &self.hold, url.as_str(), &what, Expect::Json).await?;
-            let raw = common::checked(raw, &what, Expect::Json, |status, envelope, error| {
-                self.explain(status, envelope, error)
-            })?;
+            let raw = common::get_json(
+                &self.fetcher,
+                &self.hold,
+                &url,
+                &what,
+                |status, envelope, error| self.explain(status, envelope, error),
+            )
+            .await?;
             let parsed = parse_author_feed(&raw.body, &what, &self.actor)?;
             skipped.extend(parsed.skipped);
             let mut oldest: Option<DateTime<Utc>> = None;
@@ -210,7 +204,6 @@ impl Bluesky {
                 );
             }
         }
-        let now = Utc::now();
         let mut state = self.state();
         for post in &posts {
             state.known.insert(post.id.clone(), post.created_at);
@@ -224,13 +217,11 @@ impl Bluesky {
                 state.known.remove(&uri);
             }
         }
-        state.log.merge(posts);
-        state.log.prune(now, &self.social);
         let faults = skipped.fault("feed items").into_iter().collect();
-        Ok(common::finish(
+        Ok(common::remember(
             &self.id,
-            &state.log,
-            now,
+            &mut state.log,
+            posts,
             &self.social,
             faults,
         ))
@@ -419,12 +410,7 @@ pub fn parse_author_feed(
         }
     }
     if out.items > 0 && out.skipped.count == out.items {
-        let first = out
-            .skipped
-            .first
-            .take()
-            .unwrap_or_else(|| ProbeError::drift(what, "no usable item"));
-        return Err(first.with_note(&format!("none of the {} feed items was usable", out.items)));
+        return Err(out.skipped.none_usable(what, out.items, "feed items"));
     }
     Ok(out)
 }
@@ -435,14 +421,7 @@ fn feed_item(
     what: &str,
     actor: &str,
 ) -> Result<ItemKind, ProbeError> {
-    if !item.is_object() {
-        return Err(ProbeError::drift(
-            what,
-            format!("feed item {index} is {}, not an object", json_kind(&item)),
-        ));
-    }
-    let item: Item = serde_json::from_value(item)
-        .map_err(|e| ProbeError::drift(what, format!("feed item {index}: {e}")))?;
+    let item: Item = read_item(item, index, what, "feed item")?;
     if item.reason.as_ref().is_some_and(|r| {
         r.kind
             .as_deref()
@@ -477,12 +456,7 @@ fn feed_item(
         })?;
     let text = record
         .and_then(|r| r.text.as_deref())
-        .map(|t| {
-            shorten(
-                &t.split_whitespace().collect::<Vec<_>>().join(" "),
-                MAX_TEXT,
-            )
-        })
+        .map(plain_text)
         .unwrap_or_default();
     let reply = record.and_then(|r| r.reply.as_ref());
     let reply_uri = |r: Option<&StrongRef>| {

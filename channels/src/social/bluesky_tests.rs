@@ -7,13 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, TimeDelta, Utc};
+use chrono::{SecondsFormat, Utc};
 
 use super::*;
 use crate::error::ErrorClass;
-use crate::social::test_server::{
-    Reply, Seen, Server, assert_copies_match_shared, fetcher, fixture, json, reply, serve,
+use crate::social::test_support::{
+    assert_copies_match_shared, assert_error, check_pages, check_refused_settings, fixture,
 };
+use crate::test_server::{Reply, Seen, Server, fetcher, json, reply, serve};
 
 const DRIL: &str = "dril.bsky.social";
 const DRIL_DID: &str = "did:plc:6wpkkitfdkgthatfvspcfmjo";
@@ -27,8 +28,7 @@ fn uri(did: &str, rkey: &str) -> String {
 
 /// A feed item as the AppView serialises it.
 fn item(author: (&str, &str), rkey: &str, minutes_ago: i64, text: &str) -> serde_json::Value {
-    let created =
-        (Utc::now() - TimeDelta::minutes(minutes_ago)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let created = crate::social::test_support::minutes_ago(minutes_ago);
     serde_json::json!({
         "post": {
             "uri": uri(author.1, rkey),
@@ -173,19 +173,9 @@ fn hostile_bodies_are_drift_and_never_panic() {
         ("cursor as number", br#"{"feed":[],"cursor":7}"#.to_vec(), Err("unexpected getAuthorFeed shape")),
         ("one bad among good", page(&[serde_json::json!(null), good], Some("c")), Ok(1)),
     ];
-    for (name, body, want) in cases {
-        match (parse_author_feed(&body, WHAT, ACTOR), want) {
-            (Ok(page), Ok(n)) => {
-                assert_eq!(page.posts.len(), n, "{name}");
-                assert_eq!(page.skipped.count, page.items - n, "{name}");
-            }
-            (Err(e), Err(says)) => {
-                assert_eq!(e.class(), ErrorClass::Drift, "{name}: {e}");
-                assert!(e.to_string().contains(says), "{name}: {e}");
-            }
-            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
-        }
-    }
+    check_pages(cases, |body| {
+        parse_author_feed(body, WHAT, ACTOR).map(|p| (p.posts.len(), p.skipped.count, p.items))
+    });
 }
 
 #[test]
@@ -215,13 +205,11 @@ fn config_is_checked_at_startup() {
             "base_url",
         ),
     ];
-    for (name, edit, says) in cases {
-        let mut config = BlueskyConfig::new(ACTOR);
-        edit(&mut config);
-        let e = Bluesky::new("b", config, fetcher(1024)).expect_err(name);
-        assert_eq!(e.class(), ErrorClass::Config, "{name}");
-        assert!(e.to_string().contains(says), "{name}: {e}");
-    }
+    check_refused_settings(
+        cases,
+        || BlueskyConfig::new(ACTOR),
+        |config| Bluesky::new("b", config, fetcher(1024)),
+    );
     let config = BlueskyConfig::new("@status.example.com");
     assert_eq!(config.base_url, DEFAULT_BASE_URL);
     assert_eq!(
@@ -502,10 +490,7 @@ async fn xrpc_errors_are_classified_with_the_servers_words() {
         })
         .await;
         let e = channel(&server, |_| {}).probe().await.expect_err(name);
-        assert_eq!(e.class(), class, "{name}: {e}");
-        for w in says {
-            assert!(e.to_string().contains(w), "{name}: {e}");
-        }
+        assert_error(name, &e, class, says);
     }
 }
 

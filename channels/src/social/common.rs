@@ -1,23 +1,27 @@
-//! What the HTTP social channels (Mastodon, Bluesky, feeds) share once they talk to a server:
+//! What the HTTP social channels (X, Mastodon, Bluesky, feeds) share once they talk to a server:
 //! the local rate-limit hold, reading rate-limit counters and error envelopes, `Link` paging,
-//! building endpoint URLs, comparing post ids and turning half-usable pages into faults.
+//! building endpoint URLs, comparing post ids, reading page items, echoing upstream words and
+//! turning half-usable pages into faults and a probe's posts into an observation.
 //!
 //! These are written once here so the channels agree on what a hold, a cursor or a skipped post
 //! means; the channel modules keep only their API's shapes and its error vocabulary.
 
 use std::cmp::Ordering;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
 use super::observe::{PostLog, SocialSettings, observation};
+use super::thread::Post;
 use crate::error::{ProbeError, humanize};
 use crate::http::{Expect, Fetcher, RawResponse, classify_status, gate};
 use crate::model::{Fault, Observation};
-use crate::text::{html_to_text, shorten};
+use crate::text::{MAX_TEXT, html_to_text, shorten};
 
 /// The longest wait we accept from a rate-limit header; anything longer is nonsense (a clock
 /// far off, a misread header) and obeying it would silence the channel for days.
@@ -58,11 +62,20 @@ impl Hold {
 
     /// How long the running wait still lasts and why, if one is running.
     pub fn held_until(&self) -> Option<(Duration, String)> {
-        let guard = self.until.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
+        self.held_at(Instant::now())
+    }
+
+    /// [`Hold::held_until`] as seen at `now`; a wait that has ended by then is forgotten (so a
+    /// test can step past a reset without sleeping through it).
+    pub fn held_at(&self, now: Instant) -> Option<(Duration, String)> {
+        let mut guard = self.until.lock().unwrap_or_else(|p| p.into_inner());
         match &*guard {
             Some((until, why)) if now < *until => Some((*until - now, why.clone())),
-            _ => None,
+            Some(_) => {
+                *guard = None;
+                None
+            }
+            None => None,
         }
     }
 
@@ -77,8 +90,8 @@ impl Hold {
     }
 }
 
-/// The rate-limit counters an answer carried (`X-RateLimit-*` on Mastodon, `RateLimit-*` on
-/// atproto servers).
+/// The rate-limit counters an answer carried (`X-RateLimit-*` on Mastodon, `x-rate-limit-*` on
+/// X, `RateLimit-*` on atproto servers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RateLimit {
     /// Requests left in the window.
@@ -87,13 +100,25 @@ pub struct RateLimit {
     pub reset_in: Option<Duration>,
 }
 
-/// Reads the rate-limit headers: `X-RateLimit-Remaining`/`-Reset`, else `RateLimit-Remaining`/
-/// `-Reset`. Unreadable values are ignored rather than obeyed.
+impl RateLimit {
+    /// The wait until the reset when the window is spent (remaining 0): no request before it
+    /// could succeed.
+    pub fn spent(&self) -> Option<Duration> {
+        match (self.remaining, self.reset_in) {
+            (Some(0), Some(wait)) => Some(wait),
+            _ => None,
+        }
+    }
+}
+
+/// Reads the rate-limit headers: `X-RateLimit-Remaining`/`-Reset`, else X's
+/// `x-rate-limit-remaining`/`-reset`, else `RateLimit-Remaining`/`-Reset`. Unreadable values are
+/// ignored rather than obeyed.
 pub fn rate_limit(headers: &HeaderMap, now: DateTime<Utc>) -> RateLimit {
     let header = |name: &str| {
-        headers
-            .get(format!("x-ratelimit-{name}"))
-            .or_else(|| headers.get(format!("ratelimit-{name}")))
+        ["x-ratelimit-", "x-rate-limit-", "ratelimit-"]
+            .iter()
+            .find_map(|prefix| headers.get(format!("{prefix}{name}")))
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
@@ -172,7 +197,7 @@ pub async fn get(
             None => error,
         });
     }
-    if let (Some(0), Some(wait)) = (limit.remaining, limit.reset_in) {
+    if let Some(wait) = limit.spent() {
         hold.hold_for(wait, "rate-limit window spent: remaining 0");
     }
     Ok(raw)
@@ -199,7 +224,7 @@ impl ErrorEnvelope {
                 .and_then(|v| v.as_str())
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| shorten(s, 200))
+                .map(|s| detail(s, &[]))
         };
         Some(ErrorEnvelope {
             error: text("error")?,
@@ -216,6 +241,19 @@ impl ErrorEnvelope {
     }
 }
 
+/// How much of an upstream's own words (an error title, a detail) we echo in a message.
+pub const MAX_DETAIL: usize = 200;
+
+/// Upstream words as we echo them: trimmed and cut to [`MAX_DETAIL`], with any of `secrets` the
+/// upstream quoted back cut out first (a secret under 4 characters would match too much).
+pub fn detail(text: &str, secrets: &[&str]) -> String {
+    let mut text = text.to_string();
+    for secret in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(secret, "[REDACTED]");
+    }
+    shorten(text.trim(), MAX_DETAIL)
+}
+
 /// Classifies a [`get`] answer: a non-success goes through `explain` (the channel's reading of
 /// its status and error envelope) and becomes the error; a success must pass the content-type
 /// [`gate`].
@@ -230,6 +268,26 @@ pub fn checked(
     }
     gate(what, expect, raw.media_type.as_deref(), &raw.body)?;
     Ok(raw)
+}
+
+/// A JSON API request: [`get`] under the hold, then [`checked`] with the channel's `explain`.
+pub async fn get_json(
+    fetcher: &Fetcher,
+    hold: &Hold,
+    url: &reqwest::Url,
+    what: &str,
+    explain: impl FnOnce(u16, Option<ErrorEnvelope>, ProbeError) -> ProbeError,
+) -> Result<RawResponse, ProbeError> {
+    let raw = get(fetcher, hold, url.as_str(), what, Expect::Json).await?;
+    checked(raw, what, Expect::Json, explain)
+}
+
+/// Names page `page` of a paged request in messages: `GET /path`, then `GET /path (page 2)`.
+pub fn page_what(path: &str, page: u32) -> String {
+    match page {
+        1 => format!("GET {path}"),
+        n => format!("GET {path} (page {n})"),
+    }
 }
 
 /// The target of the first `Link` header entry with relation `rel` (RFC 8288), resolved against
@@ -296,6 +354,16 @@ pub fn cmp_ids(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// Raises `newest` to `id` when `id` is newer by [`cmp_ids`].
+pub fn keep_newest(newest: &mut Option<String>, id: &str) {
+    if newest
+        .as_deref()
+        .is_none_or(|n| cmp_ids(id, n) == Ordering::Greater)
+    {
+        *newest = Some(id.to_string());
+    }
+}
+
 /// `base` with path `segments` appended (each percent-encoded as one segment, so an account id
 /// cannot add path parts) and `query` set.
 pub fn endpoint(
@@ -341,6 +409,67 @@ pub fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Reads item `index` of a page as `T`; `noun` names it in messages (`status 3 is a number, not
+/// an object`).
+pub fn read_item<T: DeserializeOwned>(
+    item: serde_json::Value,
+    index: usize,
+    what: &str,
+    noun: &str,
+) -> Result<T, ProbeError> {
+    if !item.is_object() {
+        return Err(ProbeError::drift(
+            what,
+            format!("{noun} {index} is {}, not an object", json_kind(&item)),
+        ));
+    }
+    serde_json::from_value(item)
+        .map_err(|e| ProbeError::drift(what, format!("{noun} {index}: {e}")))
+}
+
+/// Plain post text on one line, cut at [`MAX_TEXT`] bytes.
+pub fn plain_text(text: &str) -> String {
+    shorten(
+        &text.split_whitespace().collect::<Vec<_>>().join(" "),
+        MAX_TEXT,
+    )
+}
+
+/// A channel setting that cannot work, named with the channel kind (`mastodon: limit 0 …`).
+pub fn config_error(channel: &str, message: impl fmt::Display) -> ProbeError {
+    ProbeError::Config {
+        message: format!("{channel}: {message}"),
+    }
+}
+
+/// Checks a page size against the API's `1..=max_limit` and that at least one page is read.
+pub fn check_paging(
+    channel: &str,
+    limit: u8,
+    max_limit: u8,
+    max_pages: u32,
+) -> Result<(), ProbeError> {
+    if !(1..=max_limit).contains(&limit) {
+        return Err(config_error(
+            channel,
+            format!("limit {limit} is out of range 1..={max_limit}"),
+        ));
+    }
+    if max_pages == 0 {
+        return Err(config_error(channel, "max_pages must be at least 1"));
+    }
+    Ok(())
+}
+
+/// A fault of a whole feed: it names no service, since the posts behind it might have concerned
+/// any.
+pub fn fault(error: ProbeError) -> Fault {
+    Fault {
+        services: Vec::new(),
+        error,
+    }
+}
+
 /// Posts of a page that could not be used (a missing id, a wrong type, no date), counted so the
 /// rest of the page still counts and the loss is reported as a [`Fault`] rather than hidden.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -367,7 +496,6 @@ impl Skipped {
     }
 
     /// The fault to report, if anything was skipped; `items` is the plural noun (`statuses`).
-    /// It names no service: the skipped posts might have concerned any.
     pub fn fault(&self, items: &str) -> Option<Fault> {
         let (what, why) = match self.first.as_ref()? {
             ProbeError::Drift { what, detail } => (what.clone(), detail.clone()),
@@ -377,22 +505,33 @@ impl Skipped {
             1 => format!("1 of the {items} was unusable and skipped: {why}"),
             n => format!("{n} of the {items} were unusable and skipped; the first: {why}"),
         };
-        Some(Fault {
-            services: Vec::new(),
-            error: ProbeError::drift(what, detail),
-        })
+        Some(fault(ProbeError::drift(what, detail)))
+    }
+
+    /// The error of a page whose `items` items were all unusable: the first reason, noted. A
+    /// page like that is drift, not a quiet feed.
+    pub fn none_usable(self, what: &str, items: usize, plural: &str) -> ProbeError {
+        let note = format!("none of the {items} {plural} was usable");
+        match self.first {
+            Some(first) => first.with_note(&note),
+            None => ProbeError::drift(what, note),
+        }
     }
 }
 
-/// The observation of a social channel after a probe: what its remembered posts say (see
-/// [`observation`]), with the probe's partial failures as faults.
-pub fn finish(
+/// Ends a probe: merges its posts into what the channel remembers, forgets what is too old,
+/// and says what the rest means (see [`observation`]), with the probe's partial failures as
+/// faults.
+pub fn remember(
     channel: &str,
-    log: &PostLog,
-    now: DateTime<Utc>,
+    log: &mut PostLog,
+    posts: Vec<Post>,
     settings: &SocialSettings,
     faults: Vec<Fault>,
 ) -> Observation {
+    let now = Utc::now();
+    log.merge(posts);
+    log.prune(now, settings);
     let mut o = observation(channel, log, now, settings);
     o.faults.extend(faults);
     o

@@ -4,17 +4,10 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::*;
-use crate::social::test_server::fixture;
-
-fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("bad test time {rfc3339:?}: {e}"))
-        .with_timezone(&Utc)
-}
+use crate::social::test_support::{at, fixture};
 
 /// The recorded Mastodon response headers (`name: value` lines after the status line).
 fn recorded_headers() -> HeaderMap {
@@ -271,4 +264,40 @@ fn post_text_reads_a_bounded_prefix_on_a_char_boundary() {
     let text = post_text(&html);
     assert!(text.len() <= MAX_POST_HTML, "{}", text.len());
     assert!(text.starts_with('é'));
+}
+
+#[test]
+fn x_rate_limit_headers_are_read_and_a_spent_window_says_how_long() {
+    let now = at("2026-11-25T12:00:00Z");
+    let mut x = HeaderMap::new();
+    x.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+    x.insert("x-rate-limit-reset", HeaderValue::from_static("1795608060"));
+    let limit = rate_limit(&x, now);
+    assert_eq!(limit.remaining, Some(0));
+    assert_eq!(limit.spent(), Some(Duration::from_secs(60)));
+    x.insert("x-rate-limit-remaining", HeaderValue::from_static("3"));
+    assert_eq!(rate_limit(&x, now).spent(), None, "requests left");
+    x.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+    x.insert("x-rate-limit-reset", HeaderValue::from_static("1795607940"));
+    assert_eq!(rate_limit(&x, now).spent(), None, "a past reset");
+}
+
+#[tokio::test]
+async fn a_hold_seen_after_its_end_is_forgotten() {
+    let hold = Hold::new("social.example");
+    hold.hold_for(Duration::from_secs(60), "HTTP 429");
+    assert!(hold.held_at(Instant::now()).is_some());
+    assert_eq!(hold.held_at(Instant::now() + Duration::from_secs(61)), None);
+    assert!(hold.check().is_ok(), "the ended wait is gone");
+}
+
+#[test]
+fn upstream_words_are_trimmed_shortened_and_never_carry_a_secret() {
+    assert_eq!(detail("  Not Found  ", &[]), "Not Found");
+    assert_eq!(
+        detail("bad token AAAAsecret1 here", &["AAAAsecret1"]),
+        "bad token [REDACTED] here"
+    );
+    assert_eq!(detail("a b c", &["b"]), "a b c", "too short to redact");
+    assert!(detail(&"x".repeat(1000), &[]).chars().count() <= MAX_DETAIL + 1);
 }

@@ -16,15 +16,13 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 
-use chrono::Utc;
-
-use super::common::{self, Hold, Skipped, post_text};
+use super::common::{self, Hold, Skipped, plain_text, post_text};
 use super::observe::{PostLog, SocialSettings};
 use super::thread::Post;
 use crate::error::ProbeError;
 use crate::http::{Expect, Fetcher, RawResponse, redact};
 use crate::model::{ChannelKind, Observation};
-use crate::text::{MAX_TEXT, shorten};
+use crate::text::shorten;
 use crate::{BoxFuture, Channel};
 
 /// Settings of one feed channel.
@@ -103,12 +101,15 @@ impl Feed {
         .await?;
         let raw = checked(raw, what)?;
         let parsed = parse_feed(&raw.body, what)?;
-        let now = Utc::now();
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.merge(parsed.posts);
-        log.prune(now, &self.social);
         let faults = parsed.skipped.fault("entries").into_iter().collect();
-        Ok(common::finish(&self.id, &log, now, &self.social, faults))
+        Ok(common::remember(
+            &self.id,
+            &mut log,
+            parsed.posts,
+            &self.social,
+            faults,
+        ))
     }
 }
 
@@ -253,15 +254,7 @@ pub fn parse_feed(body: &[u8], what: &str) -> Result<ParsedFeed, ProbeError> {
         });
     }
     if parsed.entries > 0 && parsed.posts.is_empty() {
-        let first = parsed
-            .skipped
-            .first
-            .take()
-            .unwrap_or_else(|| ProbeError::drift(what, "no usable entry"));
-        return Err(first.with_note(&format!(
-            "none of the {} entries was usable",
-            parsed.entries
-        )));
+        return Err(parsed.skipped.none_usable(what, parsed.entries, "entries"));
     }
     Ok(parsed)
 }
@@ -277,10 +270,7 @@ fn plain_or_html(text: &str, html: bool) -> String {
     if html {
         post_text(text)
     } else {
-        shorten(
-            &text.split_whitespace().collect::<Vec<_>>().join(" "),
-            MAX_TEXT,
-        )
+        plain_text(text)
     }
 }
 

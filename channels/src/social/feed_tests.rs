@@ -10,18 +10,11 @@ use chrono::{DateTime, Duration as Delta, Utc};
 
 use super::*;
 use crate::error::ErrorClass;
-use crate::social::test_server::{
-    Seen, assert_copies_match_shared, fetcher, fixture, reply, serve,
-};
+use crate::social::test_support::{assert_copies_match_shared, assert_error, at, fixture};
+use crate::test_server::{Seen, fetcher, reply, serve};
 
 const WHAT: &str = "GET /feed";
 const RSS: &str = "application/rss+xml";
-
-fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("bad test time {rfc3339:?}: {e}"))
-        .with_timezone(&Utc)
-}
 
 /// An RSS 2.0 document with `(guid, title, description, pubDate)` items.
 fn rss(items: &[(&str, &str, &str, Option<DateTime<Utc>>)]) -> String {
@@ -343,8 +336,7 @@ async fn probes_merge_entries_and_classify_answers_by_content_type() {
     ] {
         let f = feed(path);
         let e = f.probe().await.expect_err(path);
-        assert_eq!(e.class(), class, "{path}: {e}");
-        assert!(e.to_string().contains(says), "{path}: {e}");
+        assert_error(path, &e, class, &[says]);
     }
     let busy = feed("/busy");
     let _ = busy.probe().await;

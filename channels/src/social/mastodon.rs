@@ -23,13 +23,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::common::{
-    self, ErrorEnvelope, Hold, Skipped, cmp_ids, endpoint, json_kind, link_target, parse_json,
-    post_text, same_origin,
+    self, ErrorEnvelope, Hold, Skipped, check_paging, config_error, endpoint, fault, json_kind,
+    keep_newest, link_target, page_what, parse_json, post_text, read_item, same_origin,
 };
 use super::observe::{PostLog, SocialSettings};
 use super::thread::Post;
 use crate::error::ProbeError;
-use crate::http::{Expect, Fetcher, RawResponse, base_url};
+use crate::http::{Fetcher, RawResponse, base_url};
 use crate::model::{ChannelKind, Fault, Observation};
 use crate::{BoxFuture, Channel};
 
@@ -105,9 +105,6 @@ impl Mastodon {
         config: MastodonConfig,
         fetcher: Fetcher,
     ) -> Result<Self, ProbeError> {
-        let config_error = |message: String| ProbeError::Config {
-            message: format!("mastodon: {message}"),
-        };
         let base = base_url("base_url", &config.base_url)?;
         let account = config.account.trim().trim_start_matches('@');
         let valid_acct = !account.is_empty()
@@ -118,20 +115,15 @@ impl Mastodon {
                 .chars()
                 .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '?' | '#'));
         if !valid_acct {
-            return Err(config_error(format!(
-                "account {:?} must be an acct: \"user\" or \"user@domain\"",
-                config.account
-            )));
+            return Err(config_error(
+                "mastodon",
+                format!(
+                    "account {:?} must be an acct: \"user\" or \"user@domain\"",
+                    config.account
+                ),
+            ));
         }
-        if !(1..=MAX_LIMIT).contains(&config.limit) {
-            return Err(config_error(format!(
-                "limit {} is out of range 1..={MAX_LIMIT}",
-                config.limit
-            )));
-        }
-        if config.max_pages == 0 {
-            return Err(config_error("max_pages must be at least 1".to_string()));
-        }
+        check_paging("mastodon", config.limit, MAX_LIMIT, config.max_pages)?;
         let host = crate::http::redact(&base);
         Ok(Mastodon {
             id: id.into(),
@@ -172,10 +164,7 @@ impl Mastodon {
         let mut skipped = Skipped::default();
         let mut faults: Vec<Fault> = Vec::new();
         for page in 1..=self.max_pages {
-            let what = match page {
-                1 => format!("GET {statuses_path}"),
-                n => format!("GET {statuses_path} (page {n})"),
-            };
+            let what = page_what(&statuses_path, page);
             asked.insert(url.to_string());
             let raw = match self.statuses(&url, &what).await {
                 Ok(raw) => raw,
@@ -183,20 +172,13 @@ impl Mastodon {
                 Err(error) => {
                     // The pages read so far are contiguous from `min_id`: keep them; the next
                     // probe continues after the newest of them.
-                    faults.push(Fault {
-                        services: Vec::new(),
-                        error: error.with_note("the earlier pages were kept"),
-                    });
+                    faults.push(fault(error.with_note("the earlier pages were kept")));
                     break;
                 }
             };
             let parsed = parse_statuses(&raw.body, &what)?;
-            if let Some(id) = &parsed.newest
-                && newest
-                    .as_deref()
-                    .is_none_or(|n| cmp_ids(id, n) == std::cmp::Ordering::Greater)
-            {
-                newest = Some(id.clone());
+            if let Some(id) = &parsed.newest {
+                keep_newest(&mut newest, id);
             }
             let full = parsed.items >= usize::from(self.limit);
             posts.extend(parsed.posts);
@@ -209,27 +191,21 @@ impl Mastodon {
                 break;
             };
             if !same_origin(&next, &self.base) {
-                faults.push(Fault {
-                    services: Vec::new(),
-                    error: ProbeError::drift(
-                        &what,
-                        format!(
-                            "the Link rel=\"prev\" points to {}, not to {}; not followed",
-                            crate::http::redact(&next),
-                            self.host
-                        ),
+                faults.push(fault(ProbeError::drift(
+                    &what,
+                    format!(
+                        "the Link rel=\"prev\" points to {}, not to {}; not followed",
+                        crate::http::redact(&next),
+                        self.host
                     ),
-                });
+                )));
                 break;
             }
             if asked.contains(next.as_str()) {
-                faults.push(Fault {
-                    services: Vec::new(),
-                    error: ProbeError::drift(
-                        &what,
-                        "the Link rel=\"prev\" repeats a page already read (a paging loop)",
-                    ),
-                });
+                faults.push(fault(ProbeError::drift(
+                    &what,
+                    "the Link rel=\"prev\" repeats a page already read (a paging loop)",
+                )));
                 break;
             }
             if page == self.max_pages {
@@ -242,16 +218,13 @@ impl Mastodon {
             }
             url = next;
         }
-        let now = Utc::now();
         let mut state = self.state();
-        state.log.merge(posts);
-        state.log.prune(now, &self.social);
         state.newest = newest;
         faults.extend(skipped.fault("statuses"));
-        Ok(common::finish(
+        Ok(common::remember(
             &self.id,
-            &state.log,
-            now,
+            &mut state.log,
+            posts,
             &self.social,
             faults,
         ))
@@ -268,24 +241,34 @@ impl Mastodon {
             &["api", "v1", "accounts", "lookup"],
             &[("acct", &self.account)],
         )?;
-        let raw = common::get(&self.fetcher, &self.hold, url.as_str(), what, Expect::Json).await?;
-        let raw = common::checked(raw, what, Expect::Json, |status, envelope, error| {
-            self.explain(status, envelope, error)
-        })?;
+        let raw = common::get_json(
+            &self.fetcher,
+            &self.hold,
+            &url,
+            what,
+            |status, envelope, error| self.explain(status, envelope, error),
+        )
+        .await?;
         let id = parse_account(&raw.body, what)?;
         self.state().account_id = Some(id.clone());
         Ok(id)
     }
 
     async fn statuses(&self, url: &reqwest::Url, what: &str) -> Result<RawResponse, ProbeError> {
-        let raw = common::get(&self.fetcher, &self.hold, url.as_str(), what, Expect::Json).await?;
-        common::checked(raw, what, Expect::Json, |status, envelope, error| {
-            if matches!(status, 404 | 410) {
-                // The account may have moved or been recreated: look it up again next time.
-                self.state().account_id = None;
-            }
-            self.explain(status, envelope, error)
-        })
+        common::get_json(
+            &self.fetcher,
+            &self.hold,
+            url,
+            what,
+            |status, envelope, error| {
+                if matches!(status, 404 | 410) {
+                    // The account may have moved or been recreated: look it up again next time.
+                    self.state().account_id = None;
+                }
+                self.explain(status, envelope, error)
+            },
+        )
+        .await
     }
 
     /// What a refusal means for this channel, in the server's own words where it gave some.
@@ -405,13 +388,8 @@ pub fn parse_statuses(body: &[u8], what: &str) -> Result<StatusPage, ProbeError>
         ..StatusPage::default()
     };
     for (index, item) in items.into_iter().enumerate() {
-        if let Some(id) = item.get("id").and_then(|v| v.as_str())
-            && page
-                .newest
-                .as_deref()
-                .is_none_or(|n| cmp_ids(id, n) == std::cmp::Ordering::Greater)
-        {
-            page.newest = Some(id.to_string());
+        if let Some(id) = item.get("id").and_then(|v| v.as_str()) {
+            keep_newest(&mut page.newest, id);
         }
         match status_post(item, index, what) {
             Ok(Some(post)) => page.posts.push(post),
@@ -420,12 +398,7 @@ pub fn parse_statuses(body: &[u8], what: &str) -> Result<StatusPage, ProbeError>
         }
     }
     if page.items > 0 && page.posts.is_empty() && page.reblogs == 0 {
-        let first = page
-            .skipped
-            .first
-            .take()
-            .unwrap_or_else(|| ProbeError::drift(what, "no usable status"));
-        return Err(first.with_note(&format!("none of the {} statuses was usable", page.items)));
+        return Err(page.skipped.none_usable(what, page.items, "statuses"));
     }
     Ok(page)
 }
@@ -436,14 +409,7 @@ fn status_post(
     index: usize,
     what: &str,
 ) -> Result<Option<Post>, ProbeError> {
-    if !item.is_object() {
-        return Err(ProbeError::drift(
-            what,
-            format!("status {index} is {}, not an object", json_kind(&item)),
-        ));
-    }
-    let status: Status = serde_json::from_value(item)
-        .map_err(|e| ProbeError::drift(what, format!("status {index}: {e}")))?;
+    let status: Status = read_item(item, index, what, "status")?;
     if status.reblog.as_ref().is_some_and(|r| !r.is_null()) {
         return Ok(None);
     }

@@ -6,32 +6,27 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{SecondsFormat, TimeDelta, Utc};
 
 use super::*;
 use crate::error::ErrorClass;
 use crate::model::Health;
-use crate::social::test_server::{
-    Reply, Seen, Server, assert_copies_match_shared, fetcher, fixture, json, reply, serve,
+use crate::social::test_support::{
+    assert_copies_match_shared, assert_error, at, check_pages, check_refused_settings, fixture,
 };
+use crate::test_server::{Reply, Seen, Server, fetcher, json, reply, serve};
 
 const ACCOUNT_ID: &str = "117020565966271181";
 const STATUSES: &str = "/api/v1/accounts/117020565966271181/statuses";
 const LOOKUP: &str = "/api/v1/accounts/lookup";
 const WHAT: &str = "GET /statuses";
 
-fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("bad test time {rfc3339:?}: {e}"))
-        .with_timezone(&Utc)
-}
-
 /// A status as Mastodon serialises it (only the fields the channel reads, plus a few it ignores).
 fn status(id: u64, minutes_ago: i64, reply_to: Option<u64>, html: &str) -> serde_json::Value {
-    let created = Utc::now() - TimeDelta::minutes(minutes_ago);
+    let created = crate::social::test_support::minutes_ago(minutes_ago);
     serde_json::json!({
         "id": id.to_string(),
-        "created_at": created.to_rfc3339_opts(SecondsFormat::Millis, true),
+        "created_at": created,
         "in_reply_to_id": reply_to.map(|r| r.to_string()),
         "in_reply_to_account_id": reply_to.map(|_| ACCOUNT_ID),
         "visibility": "public",
@@ -44,6 +39,14 @@ fn status(id: u64, minutes_ago: i64, reply_to: Option<u64>, html: &str) -> serde
 
 fn page_of(values: &[serde_json::Value]) -> Vec<u8> {
     serde_json::to_vec(values).expect("serializable")
+}
+
+/// The recorded answer to the account lookup.
+fn account_found() -> Reply {
+    json(
+        "200 OK",
+        fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -210,19 +213,9 @@ fn hostile_bodies_are_drift_and_never_panic() {
             Err("not valid JSON"),
         ),
     ];
-    for (name, body, want) in cases {
-        match (parse_statuses(&body, WHAT), want) {
-            (Ok(page), Ok(n)) => {
-                assert_eq!(page.posts.len(), n, "{name}");
-                assert_eq!(page.skipped.count, page.items - n, "{name}");
-            }
-            (Err(e), Err(says)) => {
-                assert_eq!(e.class(), ErrorClass::Drift, "{name}: {e}");
-                assert!(e.to_string().contains(says), "{name}: {e}");
-            }
-            (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
-        }
-    }
+    check_pages(cases, |body| {
+        parse_statuses(body, WHAT).map(|p| (p.posts.len(), p.skipped.count, p.items))
+    });
     let accounts: Vec<(&str, &[u8], Result<&str, &str>)> = vec![
         ("recorded", b"", Ok(ACCOUNT_ID)),
         (
@@ -286,13 +279,11 @@ fn config_is_checked_at_startup() {
         ("limit 41", |c| c.limit = 41, "out of range"),
         ("max_pages 0", |c| c.max_pages = 0, "max_pages"),
     ];
-    for (name, edit, says) in cases {
-        let mut config = MastodonConfig::new("https://mastodon.example", "msft");
-        edit(&mut config);
-        let e = Mastodon::new("m", config, fetcher(1024)).expect_err(name);
-        assert_eq!(e.class(), ErrorClass::Config, "{name}");
-        assert!(e.to_string().contains(says), "{name}: {e}");
-    }
+    check_refused_settings(
+        cases,
+        || MastodonConfig::new("https://mastodon.example", "msft"),
+        |config| Mastodon::new("m", config, fetcher(1024)),
+    );
     let config = MastodonConfig::new("https://mastodon.example/", "@msft@example.org");
     assert_eq!(
         (config.limit, config.max_pages),
@@ -316,10 +307,7 @@ fn timeline(
 ) -> impl Fn(&Seen, &[Seen]) -> Reply {
     move |seen: &Seen, _: &[Seen]| {
         if seen.path() == LOOKUP {
-            return json(
-                "200 OK",
-                fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
-            );
+            return account_found();
         }
         if seen.path() != STATUSES {
             return json("404 Not Found", r#"{"error":"Record not found"}"#);
@@ -373,11 +361,7 @@ fn channel(server: &Server, edit: impl FnOnce(&mut MastodonConfig)) -> Mastodon 
 }
 
 fn statuses_requests(server: &Server) -> Vec<Seen> {
-    server
-        .seen()
-        .into_iter()
-        .filter(|s| s.path() == STATUSES)
-        .collect()
+    server.to(STATUSES)
 }
 
 fn remembered(m: &Mastodon) -> Vec<String> {
@@ -448,10 +432,7 @@ async fn max_pages_bounds_a_probe_and_the_next_probe_continues() {
 async fn a_link_to_another_host_is_not_followed() {
     let server = serve(|seen: &Seen, before: &[Seen]| {
         if seen.path() == LOOKUP {
-            return json(
-                "200 OK",
-                fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
-            );
+            return account_found();
         }
         let n = before.iter().filter(|s| s.path() == STATUSES).count() as u64;
         let ids = if n == 0 { vec![1] } else { vec![3, 2] };
@@ -583,10 +564,7 @@ async fn refusals_are_classified_with_the_servers_words() {
         let server = serve(move |seen: &Seen, _: &[Seen]| {
             special(seen).unwrap_or_else(|| {
                 if seen.path() == LOOKUP {
-                    json(
-                        "200 OK",
-                        fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
-                    )
+                    account_found()
                 } else {
                     json("200 OK", "[]")
                 }
@@ -594,10 +572,7 @@ async fn refusals_are_classified_with_the_servers_words() {
         })
         .await;
         let e = channel(&server, |_| {}).probe().await.expect_err(name);
-        assert_eq!(e.class(), class, "{name}: {e}");
-        for w in says {
-            assert!(e.to_string().contains(w), "{name}: {e}");
-        }
+        assert_error(name, &e, class, says);
     }
 }
 
@@ -605,10 +580,7 @@ async fn refusals_are_classified_with_the_servers_words() {
 async fn a_404_on_statuses_forgets_the_account_id() {
     let server = serve(|seen: &Seen, before: &[Seen]| {
         if seen.path() == LOOKUP {
-            return json(
-                "200 OK",
-                fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
-            );
+            return account_found();
         }
         if before.iter().any(|s| s.path() == STATUSES) {
             json("200 OK", "[]")
@@ -633,11 +605,7 @@ fn reset_in(wait: Duration) -> String {
 async fn a_spent_rate_limit_holds_probes_locally_until_the_reset() {
     let server = serve(|seen: &Seen, _: &[Seen]| {
         if seen.path() == LOOKUP {
-            return json(
-                "200 OK",
-                fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
-            )
-            .with("x-ratelimit-remaining", "12");
+            return account_found().with("x-ratelimit-remaining", "12");
         }
         json("200 OK", page_of(&[status(1, 5, None, "<p>x</p>")]))
             .with("x-ratelimit-limit", "300")
@@ -675,10 +643,7 @@ async fn a_429_is_throttled_with_the_reset_as_its_wait_and_holds() {
     for with_retry_after in [false, true] {
         let server = serve(move |seen: &Seen, _: &[Seen]| {
             if seen.path() == LOOKUP {
-                return json(
-                    "200 OK",
-                    fixture("mastodon/mastodon-accounts-lookup.recorded.json"),
-                );
+                return account_found();
             }
             let r = json("429 Too Many Requests", r#"{"error":"Too many requests"}"#)
                 .with("x-ratelimit-remaining", "0")
@@ -713,7 +678,7 @@ async fn a_429_is_throttled_with_the_reset_as_its_wait_and_holds() {
 async fn a_root_post_with_an_id_and_an_idless_reply_make_one_incident() {
     let server = serve(|seen: &Seen, _: &[Seen]| {
         if seen.path() == LOOKUP {
-            return json("200 OK", fixture("mastodon/mastodon-accounts-lookup.recorded.json"));
+            return account_found();
         }
         json(
             "200 OK",

@@ -26,6 +26,6 @@ pub use observe::{PostLog, SocialSettings, observation};
 pub use thread::{Post, Thread, group, thread_state};
 
 #[cfg(test)]
-mod test_server;
+mod test_support;
 #[cfg(test)]
 mod tests;

@@ -24,19 +24,22 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, TimeDelta, Utc};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
+use tokio::time::Instant;
 
-use super::observe::{PostLog, SocialSettings, observation};
+use super::common::{
+    self, Hold, RateLimit, config_error, detail, endpoint, fault, page_what, rate_limit,
+};
+use super::observe::{PostLog, SocialSettings};
 use super::thread::Post;
 use crate::error::{ProbeError, humanize};
-use crate::http::{Expect, Fetcher, base_url, classify_status, gate, parse_retry_after};
+use crate::http::{Expect, Fetcher, base_url, classify_status, gate, retry_after};
 use crate::model::{ChannelKind, Fault, Observation};
 use crate::text::shorten;
 use crate::{BoxFuture, Channel};
@@ -62,10 +65,6 @@ pub const TWEET_FIELDS: &str = "created_at,conversation_id,referenced_tweets,in_
 
 /// X ignores `start_time` before this (the docs' floor for timeline queries).
 const EARLIEST_START: i64 = 1_289_001_601; // 2010-11-06T00:00:01Z
-/// The longest rate-limit wait we believe; more is a broken header, not a limit.
-const MAX_HOLD: Duration = Duration::from_secs(24 * 3600);
-/// How much of an upstream detail we echo.
-const MAX_DETAIL: usize = 200;
 
 /// Settings of one X channel.
 #[derive(Debug, Clone)]
@@ -107,17 +106,24 @@ enum Endpoint {
 }
 
 /// When each endpoint may be asked again (an `x-rate-limit-reset` we were given).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Holds {
-    lookup: Option<DateTime<Utc>>,
-    timeline: Option<DateTime<Utc>>,
+    lookup: Hold,
+    timeline: Hold,
 }
 
 impl Holds {
-    fn slot(&mut self, endpoint: Endpoint) -> &mut Option<DateTime<Utc>> {
+    fn new() -> Self {
+        Holds {
+            lookup: Hold::new("X"),
+            timeline: Hold::new("X"),
+        }
+    }
+
+    fn of(&self, endpoint: Endpoint) -> &Hold {
         match endpoint {
-            Endpoint::Lookup => &mut self.lookup,
-            Endpoint::Timeline => &mut self.timeline,
+            Endpoint::Lookup => &self.lookup,
+            Endpoint::Timeline => &self.timeline,
         }
     }
 }
@@ -136,6 +142,7 @@ struct State {
 /// A configured X channel.
 pub struct X {
     id: String,
+    base: reqwest::Url,
     api_root: String,
     username: String,
     bearer_token: SecretString,
@@ -145,7 +152,7 @@ pub struct X {
     fetcher: Fetcher,
     /// Held across a probe, so concurrent probes do not race on `since_id` or the lookup.
     state: tokio::sync::Mutex<State>,
-    holds: Mutex<Holds>,
+    holds: Holds,
 }
 
 impl fmt::Debug for X {
@@ -166,9 +173,6 @@ impl X {
     /// Builds the channel, checking the settings so a typo fails at startup with a message that
     /// names the setting (and never the token).
     pub fn new(id: String, config: XConfig, fetcher: Fetcher) -> Result<X, ProbeError> {
-        let config_error = |message: String| ProbeError::Config {
-            message: format!("x: {message}"),
-        };
         let base = base_url("base_url", &config.base_url)?;
         let username = config.username.trim();
         if username.is_empty()
@@ -177,32 +181,40 @@ impl X {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
-            return Err(config_error(format!(
-                "username {:?} must be an X handle without @ (1 to 15 letters, digits or _)",
-                config.username
-            )));
+            return Err(config_error(
+                "x",
+                format!(
+                    "username {:?} must be an X handle without @ (1 to 15 letters, digits or _)",
+                    config.username
+                ),
+            ));
         }
         if !(5..=100).contains(&config.max_results) {
-            return Err(config_error(format!(
-                "max_results {} must be between 5 and 100",
-                config.max_results
-            )));
+            return Err(config_error(
+                "x",
+                format!(
+                    "max_results {} must be between 5 and 100",
+                    config.max_results
+                ),
+            ));
         }
         if config.max_pages == 0 {
-            return Err(config_error("max_pages must be at least 1".to_string()));
+            return Err(config_error("x", "max_pages must be at least 1"));
         }
         let token = config.bearer_token.expose_secret().trim();
         if token.is_empty() {
-            return Err(config_error("bearer_token is empty".to_string()));
+            return Err(config_error("x", "bearer_token is empty"));
         }
         if HeaderValue::from_str(&format!("Bearer {token}")).is_err() {
             return Err(config_error(
-                "bearer_token holds characters that cannot be sent in a header".to_string(),
+                "x",
+                "bearer_token holds characters that cannot be sent in a header",
             ));
         }
         Ok(X {
             id,
             api_root: base.as_str().trim_end_matches('/').to_string(),
+            base,
             username: username.to_string(),
             bearer_token: SecretString::from(token),
             max_results: config.max_results,
@@ -210,7 +222,7 @@ impl X {
             social: config.social,
             fetcher,
             state: tokio::sync::Mutex::new(State::default()),
-            holds: Mutex::new(Holds::default()),
+            holds: Holds::new(),
         })
     }
 
@@ -245,20 +257,23 @@ impl X {
                 return Err(error);
             }
         };
-        let now = Utc::now();
-        state.log.merge(fetched.posts);
-        state.log.prune(now, &self.social);
-        if let Some(newest) = fetched.newest {
-            state.since_id = Some(state.since_id.map_or(newest, |old| old.max(newest)));
-        }
-        let mut observed = observation(&self.id, &state.log, now, &self.social);
-        observed.faults.extend(fetched.faults);
-        Ok(observed)
+        state.since_id = state.since_id.max(fetched.newest);
+        Ok(common::remember(
+            &self.id,
+            &mut state.log,
+            fetched.posts,
+            &self.social,
+            fetched.faults,
+        ))
     }
 
     /// Resolves the username to the account's numeric id.
     async fn lookup(&self) -> Result<String, ProbeError> {
-        let url = format!("{}/2/users/by/username/{}", self.api_root, self.username);
+        let url = endpoint(
+            &self.base,
+            &["2", "users", "by", "username", &self.username],
+            &[],
+        )?;
         let what = format!("GET /2/users/by/username/{}", self.username);
         let body = self.request(Endpoint::Lookup, &url, &what).await?;
         parse_user(&body, &what, &self.username, self.token())
@@ -278,18 +293,14 @@ impl X {
         let mut raw_posts = 0usize;
         let mut skipped: Vec<String> = Vec::new();
         for page in 1..=self.max_pages {
-            let what = if page == 1 {
-                format!("GET {path}")
-            } else {
-                format!("GET {path} (page {page})")
-            };
-            let url = self.timeline_url(&path, since_id, now, pagination.as_deref())?;
+            let what = page_what(&path, page);
+            let url = self.timeline_url(user_id, since_id, now, pagination.as_deref())?;
             let body = self.request(Endpoint::Timeline, &url, &what).await?;
             let parsed = parse_timeline(&body, &what, self.token())?;
             raw_posts += parsed.raw_count;
             skipped.extend(parsed.skipped);
             for id in parsed.newest_id.into_iter().chain(parsed.ids) {
-                fetched.newest = Some(fetched.newest.map_or(id, |n| n.max(id)));
+                fetched.newest = fetched.newest.max(Some(id));
             }
             fetched.posts.extend(parsed.posts);
             if !parsed.partial_errors.is_empty() {
@@ -344,35 +355,24 @@ impl X {
 
     fn timeline_url(
         &self,
-        path: &str,
+        user_id: &str,
         since_id: Option<u64>,
         now: DateTime<Utc>,
         pagination: Option<&str>,
-    ) -> Result<String, ProbeError> {
-        let mut url = reqwest::Url::parse(&format!("{}{path}", self.api_root)).map_err(|e| {
-            ProbeError::Config {
-                message: format!("x: base_url cannot carry {path}: {e}"),
-            }
-        })?;
-        {
-            let mut query = url.query_pairs_mut();
-            query.append_pair("max_results", &self.max_results.to_string());
-            query.append_pair("tweet.fields", TWEET_FIELDS);
-            match since_id {
-                Some(since) => {
-                    query.append_pair("since_id", &since.to_string());
-                }
-                None => {
-                    if let Some(start) = first_start_time(now, &self.social) {
-                        query.append_pair("start_time", &start);
-                    }
-                }
-            }
-            if let Some(token) = pagination {
-                query.append_pair("pagination_token", token);
-            }
-        }
-        Ok(url.to_string())
+    ) -> Result<reqwest::Url, ProbeError> {
+        let max_results = self.max_results.to_string();
+        // The first probe asks only for the history window; later ones for what is new.
+        let (key, from) = match since_id {
+            Some(since) => ("since_id", Some(since.to_string())),
+            None => ("start_time", first_start_time(now, &self.social)),
+        };
+        let mut query = vec![
+            ("max_results", max_results.as_str()),
+            ("tweet.fields", TWEET_FIELDS),
+        ];
+        query.extend(from.as_deref().map(|from| (key, from)));
+        query.extend(pagination.map(|token| ("pagination_token", token)));
+        endpoint(&self.base, &["2", "users", user_id, "tweets"], &query)
     }
 
     fn token(&self) -> &str {
@@ -384,27 +384,28 @@ impl X {
     async fn request(
         &self,
         endpoint: Endpoint,
-        url: &str,
+        url: &reqwest::Url,
         what: &str,
     ) -> Result<Vec<u8>, ProbeError> {
-        self.check_hold(endpoint, what, Utc::now())?;
+        self.check_hold(endpoint, what, Instant::now())?;
         let mut headers = HeaderMap::new();
         let mut bearer =
             HeaderValue::from_str(&format!("Bearer {}", self.token())).map_err(|_| {
-                ProbeError::Config {
-                    message: "x: bearer_token holds characters that cannot be sent in a header"
-                        .to_string(),
-                }
+                config_error(
+                    "x",
+                    "bearer_token holds characters that cannot be sent in a header",
+                )
             })?;
         bearer.set_sensitive(true);
         headers.insert(AUTHORIZATION, bearer);
         let raw = self
             .fetcher
-            .get_raw(url, what, Expect::Json, headers)
+            .get_raw(url.as_str(), what, Expect::Json, headers)
             .await?;
         let now = Utc::now();
+        let hold = self.holds.of(endpoint);
         if let Some(wait) = spent_limit(&raw.headers, now) {
-            self.hold(endpoint, now, wait);
+            hold.hold_for(wait, "rate limit spent");
         }
         if !(200..=299).contains(&raw.status) {
             let error = read_error(raw.status, &raw.headers, &raw.body, what, now, self.token());
@@ -413,7 +414,7 @@ impl X {
                 ..
             } = &error
             {
-                self.hold(endpoint, now, *wait);
+                hold.hold_for(*wait, "rate limit reached");
             }
             return Err(error);
         }
@@ -421,43 +422,17 @@ impl X {
         Ok(raw.body)
     }
 
-    /// Refuses to send while a rate-limit window of `endpoint` is spent.
-    fn check_hold(
-        &self,
-        endpoint: Endpoint,
-        what: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), ProbeError> {
-        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = holds.slot(endpoint);
-        match *slot {
-            Some(until) if now < until => {
-                let wait = (until - now).to_std().unwrap_or(Duration::ZERO);
-                Err(ProbeError::Throttled {
-                    message: format!(
-                        "{what}: X rate limit spent; no request until it resets in {}",
-                        humanize(wait.max(Duration::from_secs(1)))
-                    ),
-                    retry_after: Some(wait),
-                })
-            }
-            Some(_) => {
-                *slot = None;
-                Ok(())
-            }
+    /// Refuses to send while a rate-limit window of `endpoint` is spent (as seen at `now`).
+    fn check_hold(&self, endpoint: Endpoint, what: &str, now: Instant) -> Result<(), ProbeError> {
+        match self.holds.of(endpoint).held_at(now) {
+            Some((wait, _)) => Err(ProbeError::Throttled {
+                message: format!(
+                    "{what}: X rate limit spent; no request until it resets in {}",
+                    humanize(wait.max(Duration::from_secs(1)))
+                ),
+                retry_after: Some(wait),
+            }),
             None => Ok(()),
-        }
-    }
-
-    fn hold(&self, endpoint: Endpoint, now: DateTime<Utc>, wait: Duration) {
-        let Ok(wait) = TimeDelta::from_std(wait.min(MAX_HOLD)) else {
-            return;
-        };
-        let until = now + wait;
-        let mut holds = self.holds.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = holds.slot(endpoint);
-        if slot.is_none_or(|current| current < until) {
-            *slot = Some(until);
         }
     }
 }
@@ -485,13 +460,6 @@ struct Fetched {
     faults: Vec<Fault>,
 }
 
-fn fault(error: ProbeError) -> Fault {
-    Fault {
-        services: Vec::new(),
-        error,
-    }
-}
-
 /// `start_time` of a first probe: the start of the history window, so the first probe pays only
 /// for posts that would be kept. `None` when the window reaches back past X's floor.
 fn first_start_time(now: DateTime<Utc>, social: &SocialSettings) -> Option<String> {
@@ -499,39 +467,16 @@ fn first_start_time(now: DateTime<Utc>, social: &SocialSettings) -> Option<Strin
     (start.timestamp() >= EARLIEST_START).then(|| start.to_rfc3339_opts(SecondsFormat::Secs, true))
 }
 
+/// The `x-rate-limit-*` counters of an answer. X's reset is a whole Unix second and its waits
+/// are counted from the current whole second, so a wait reads as the round number X set.
+fn limits(headers: &HeaderMap, now: DateTime<Utc>) -> RateLimit {
+    rate_limit(headers, now.trunc_subsecs(0))
+}
+
 /// How long to wait when an answer says its window is spent (`x-rate-limit-remaining: 0` and a
 /// future `x-rate-limit-reset`).
 fn spent_limit(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let remaining = header_text(headers, "x-rate-limit-remaining")?;
-    if remaining.trim().parse::<u64>().ok()? != 0 {
-        return None;
-    }
-    reset_wait(headers, now).filter(|w| !w.is_zero())
-}
-
-/// `x-rate-limit-reset` (Unix seconds) as a wait from `now`; `None` when absent, unparseable,
-/// past, or absurdly far.
-fn reset_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let reset: i64 = header_text(headers, "x-rate-limit-reset")?
-        .trim()
-        .parse()
-        .ok()?;
-    let wait = Duration::from_secs(u64::try_from(reset.checked_sub(now.timestamp())?).ok()?);
-    (wait <= MAX_HOLD).then_some(wait)
-}
-
-fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name)?.to_str().ok()
-}
-
-/// Upstream words as we echo them: the token cut out (should X ever quote it) and shortened.
-fn clean(text: &str, token: &str) -> String {
-    let text = if token.len() >= 4 {
-        text.replace(token, "[REDACTED]")
-    } else {
-        text.to_string()
-    };
-    shorten(text.trim(), MAX_DETAIL)
+    limits(headers, now).spent()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,7 +541,7 @@ impl Problem {
             (t, d) if d.eq_ignore_ascii_case(t) => t.to_string(),
             (t, d) => format!("{t}: {d}"),
         };
-        clean(&text, token)
+        detail(&text, &[token])
     }
 
     fn is_credits(&self) -> bool {
@@ -654,7 +599,7 @@ fn read_error(
         let detail = if problem.detail.is_empty() {
             "usage cap exceeded".to_string()
         } else {
-            clean(&problem.detail, token)
+            detail(&problem.detail, &[token])
         };
         return ProbeError::Credits {
             message: format!(
@@ -664,9 +609,9 @@ fn read_error(
         };
     }
     if status == 429 || problem.is_rate_limit() {
-        let retry_after = reset_wait(headers, now).or_else(|| {
-            header_text(headers, "retry-after").and_then(|v| parse_retry_after(v, now))
-        });
+        let retry_after = limits(headers, now)
+            .reset_in
+            .or_else(|| retry_after(headers, now));
         let when = match retry_after {
             Some(wait) => format!("resets in {}", humanize(wait.max(Duration::from_secs(1)))),
             None => "no reset time given".to_string(),

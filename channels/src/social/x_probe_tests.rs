@@ -3,150 +3,59 @@
 //! timeline as each test says: `since_id` and paging, the rate-limit hold, credits and auth
 //! refusals, hostile answers, threads across probes, and the bearer token never leaking.
 
-use super::tests::{JSON, TIMELINE, TOKEN, at, fetcher, fixture};
+use super::tests::{JSON, TIMELINE, TOKEN, fixture};
 use super::*;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::ErrorClass;
-use crate::http::Limits;
 use crate::model::Health;
+use crate::social::test_support::at;
+use crate::test_server::{
+    self, Reply, Seen, Server, capture_logs, everything_shown, fetcher, reply,
+};
 
 const CHANNEL: &str = "msft365status-x";
+const LOOKUP: &str = "/2/users/by/username/Twitter";
+const TIMELINE_PATH: &str = "/2/users/783214/tweets";
 
 // ---------------------------------------------------------------------------------------------
 // End to end, on a loopback HTTP/1.1 server
 // ---------------------------------------------------------------------------------------------
 
-/// One request the server saw.
-#[derive(Debug, Clone)]
-struct Seen {
-    target: String,
-    head: String,
-}
-
-impl Seen {
-    fn is_lookup(&self) -> bool {
-        self.target.starts_with("/2/users/by/username/")
-    }
-    fn is_timeline(&self) -> bool {
-        self.target.starts_with("/2/users/783214/tweets")
-    }
-    fn query(&self, key: &str) -> Option<String> {
-        let (_, query) = self.target.split_once('?')?;
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
-/// What the server answers.
-struct Reply {
-    status: &'static str,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-}
-
-fn reply(status: &'static str, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
-    Reply {
-        status,
-        headers: vec![("content-type", content_type.to_string())],
-        body: body.into(),
-    }
-}
-
 fn ok(body: impl Into<Vec<u8>>) -> Reply {
     reply("200 OK", JSON, body)
 }
 
-/// Answers a timeline request, given how many timeline requests came before it.
-type Handler = Arc<dyn Fn(&Seen, usize) -> Reply + Send + Sync>;
-
-struct Server {
-    base: String,
-    log: Arc<Mutex<Vec<Seen>>>,
+/// What the tests count on the X server.
+trait XRequests {
+    /// How many user lookups were asked.
+    fn lookups(&self) -> usize;
+    /// The timeline requests, in order.
+    fn timelines(&self) -> Vec<Seen>;
 }
 
-impl Server {
-    fn seen(&self) -> Vec<Seen> {
-        self.log.lock().expect("log").clone()
-    }
+impl XRequests for Server {
     fn lookups(&self) -> usize {
-        self.seen().iter().filter(|s| s.is_lookup()).count()
+        self.count(LOOKUP)
     }
     fn timelines(&self) -> Vec<Seen> {
-        self.seen().into_iter().filter(Seen::is_timeline).collect()
+        self.to(TIMELINE_PATH)
     }
-}
-
-async fn read_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Some(String::from_utf8_lossy(&buf).to_string())
 }
 
 /// A server answering the user lookup with the recorded user (id 783214) and the timeline with
-/// `timeline`.
+/// `timeline`, given how many timeline requests came before.
 async fn serve(timeline: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Server {
-    use tokio::io::AsyncWriteExt;
-    let handler: Handler = Arc::new(timeline);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("cannot bind a loopback port");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let log: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let server_log = log.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                return;
-            };
-            let log = server_log.clone();
-            let handler = handler.clone();
-            tokio::spawn(async move {
-                let Some(head) = read_head(&mut stream).await else {
-                    return;
-                };
-                let seen = Seen {
-                    target: head.split_whitespace().nth(1).unwrap_or("").to_string(),
-                    head: head.clone(),
-                };
-                let before = {
-                    let mut log = log.lock().expect("log");
-                    let before = log.iter().filter(|s| s.is_timeline()).count();
-                    log.push(seen.clone());
-                    before
-                };
-                let reply = if seen.is_lookup() {
-                    ok(fixture("x-v2-users-by-username.recorded.json"))
-                } else if seen.is_timeline() {
-                    handler(&seen, before)
-                } else {
-                    reply("404 Not Found", "text/plain", "no such path")
-                };
-                let mut out = format!("HTTP/1.1 {}\r\n", reply.status);
-                for (k, v) in &reply.headers {
-                    out.push_str(&format!("{k}: {v}\r\n"));
-                }
-                out.push_str(&format!(
-                    "content-length: {}\r\nconnection: close\r\n\r\n",
-                    reply.body.len()
-                ));
-                let _ = stream.write_all(out.as_bytes()).await;
-                let _ = stream.write_all(&reply.body).await;
-                let _ = stream.shutdown().await;
-            });
+    test_server::serve(move |seen: &Seen, before: &[Seen]| match seen.path() {
+        LOOKUP => ok(fixture("x-v2-users-by-username.recorded.json")),
+        TIMELINE_PATH => {
+            let n = before.iter().filter(|s| s.path() == TIMELINE_PATH).count();
+            timeline(seen, n)
         }
-    });
-    Server { base, log }
+        _ => reply("404 Not Found", "text/plain", "no such path"),
+    })
+    .await
 }
 
 fn channel(server: &Server, edit: impl FnOnce(&mut XConfig)) -> X {
@@ -156,11 +65,7 @@ fn channel(server: &Server, edit: impl FnOnce(&mut XConfig)) -> X {
         ..XConfig::new(SecretString::from(TOKEN))
     };
     edit(&mut config);
-    let limits = Limits {
-        timeout: Duration::from_secs(5),
-        max_body: 64 * 1024,
-    };
-    X::new(CHANNEL.into(), config, fetcher(limits)).unwrap_or_else(|e| panic!("refused: {e}"))
+    X::new(CHANNEL.into(), config, fetcher(64 * 1024)).unwrap_or_else(|e| panic!("refused: {e}"))
 }
 
 /// A timeline body of `(id, minutes ago, text, conversation root, replied-to)` posts.
@@ -171,8 +76,7 @@ fn timeline(posts: &[(u64, i64, &str, u64, Option<u64>)], next: Option<&str>) ->
             let mut post = serde_json::json!({
                 "id": id.to_string(),
                 "text": text,
-                "created_at": (Utc::now() - TimeDelta::minutes(*ago))
-                    .to_rfc3339_opts(SecondsFormat::Millis, true),
+                "created_at": crate::social::test_support::minutes_ago(*ago),
                 "conversation_id": root.to_string(),
                 "edit_history_tweet_ids": [id.to_string()],
             });
@@ -369,13 +273,13 @@ async fn a_spent_rate_limit_holds_the_endpoint_without_sending() {
     x.check_hold(
         Endpoint::Timeline,
         "w",
-        Utc::now() + TimeDelta::seconds(121),
+        Instant::now() + Duration::from_secs(121),
     )
     .expect("after the reset");
     x.probe().await.expect("after the reset");
     assert_eq!(server.timelines().len(), 2);
     // The lookup has its own window: a spent timeline does not hold it.
-    assert!(x.check_hold(Endpoint::Lookup, "w", Utc::now()).is_ok());
+    assert!(x.check_hold(Endpoint::Lookup, "w", Instant::now()).is_ok());
 }
 
 #[tokio::test]
@@ -412,8 +316,12 @@ async fn a_429_holds_until_the_reset_and_one_without_a_reset_does_not() {
     let e = x.probe().await.expect_err("held");
     assert!(e.to_string().contains("no request until"), "{e}");
     assert_eq!(server.timelines().len(), 1);
-    x.check_hold(Endpoint::Timeline, "w", Utc::now() + TimeDelta::seconds(61))
-        .expect("reset");
+    x.check_hold(
+        Endpoint::Timeline,
+        "w",
+        Instant::now() + Duration::from_secs(61),
+    )
+    .expect("reset");
     let e = x.probe().await.expect_err("429 again, no reset given");
     assert_eq!((e.class(), e.retry_after()), (ErrorClass::Throttled, None));
     x.probe().await.expect_err("not held: asks again");
@@ -516,7 +424,7 @@ async fn hostile_answers_are_drift() {
     let cases: Vec<(&str, Reply, &str)> = vec![
         ("HTML 200", reply("200 OK", "text/html", "<!doctype html><html>Something went wrong</html>"), "HTML"),
         ("HTML labelled JSON", ok("<!DOCTYPE html><html></html>"), "HTML page"),
-        ("no content type", Reply { status: "200 OK", headers: vec![], body: b"{}".to_vec() }, "Content-Type"),
+        ("no content type", Reply { status: "200 OK", headers: vec![], body: b"{}".to_vec(), delay: Duration::ZERO }, "Content-Type"),
         ("truncated JSON", ok(&fixture("x-v2-users-id-tweets.docs-example-fields.json")[..300]), "not the timeline object"),
         ("ids not numeric", ok(br#"{"data":[{"id":"abc","text":"t","created_at":"2026-01-01T00:00:00Z"}],"meta":{"result_count":1}}"#.to_vec()), "not numeric"),
         ("recorded without created_at", ok(fixture("x-v2-users-id-tweets.recorded.json")), "tweet.fields"),
@@ -619,29 +527,9 @@ async fn a_follow_up_without_an_id_joins_its_root_incident() {
 // The token never leaks
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_bearer_token_appears_nowhere() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = capture_logs();
 
     // Upstream bodies that quote the token back, among the usual answers.
     let server = serve(|_, n| match n {
@@ -659,16 +547,7 @@ async fn the_bearer_token_appears_nowhere() {
         format!("{:?}", XConfig::new(SecretString::from(TOKEN))),
     ];
     for _ in 0..6 {
-        match x.probe().await {
-            Ok(o) => shown.push(format!(
-                "{o:?} {}",
-                serde_json::to_string(&o).expect("json")
-            )),
-            Err(e) => shown.push(format!(
-                "{e} {e:?} {}",
-                serde_json::to_string(&e).expect("json")
-            )),
-        }
+        shown.push(everything_shown(&x.probe().await));
     }
     // Another test's thread may have registered our log callsite while this scoped subscriber
     // was being set up, caching "never" for it (a race of scoped dispatchers). It is registered
@@ -677,7 +556,7 @@ async fn the_bearer_token_appears_nowhere() {
     let again = channel(&server, |_| {});
     again.probe().await.expect("a probe that succeeds");
     shown.push(format!("{again:?}"));
-    let logs = String::from_utf8_lossy(&captured.0.lock().expect("capture")).to_string();
+    let logs = captured.text();
     assert!(
         logs.contains("x: account resolved"),
         "the capture works: {logs}"

@@ -13,26 +13,17 @@ use std::path::Path;
 
 use crate::error::ErrorClass;
 use crate::http::Limits;
+use crate::social::test_support::{SHARED, at, check_refused_settings, fixture_in};
+use crate::test_server::fetcher_with;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/social/x/");
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/social/");
 const CHANNEL: &str = "msft365status-x";
 pub(super) const TOKEN: &str = "AAAAtest-bearer-Zq81xKv";
 pub(super) const JSON: &str = "application/json; charset=utf-8";
 pub(super) const TIMELINE: &str = "GET /2/users/783214/tweets";
 
-fn fixture_in(dir: &str, name: &str) -> Vec<u8> {
-    std::fs::read(format!("{dir}{name}")).unwrap_or_else(|e| panic!("cannot read {name}: {e}"))
-}
-
 pub(super) fn fixture(name: &str) -> Vec<u8> {
     fixture_in(FIXTURES, name)
-}
-
-pub(super) fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap_or_else(|e| panic!("bad test time {rfc3339:?}: {e}"))
-        .with_timezone(&Utc)
 }
 
 fn now() -> DateTime<Utc> {
@@ -459,6 +450,17 @@ fn spent_limits_come_from_the_recorded_headers() {
     assert_eq!(spent_limit(&lookup, at("2021-04-13T03:53:58Z")), None);
 }
 
+#[test]
+fn x_waits_count_whole_seconds_from_the_current_second() {
+    let mut spent = recorded_headers("x-v2-users-id-tweets.recorded.headers.txt");
+    spent.insert("x-rate-limit-remaining", HeaderValue::from_static("0"));
+    let later = at("2022-10-07T22:43:18.900Z");
+    assert_eq!(spent_limit(&spent, later), Some(Duration::from_secs(630)));
+    let e = read_error(429, &spent, b"{}", TIMELINE, later, TOKEN);
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(630)));
+    assert!(e.to_string().contains("resets in 10m 30s"), "{e}");
+}
+
 /// A bad setting: name, the edit that makes it, and the setting the message names.
 type SettingCase = (&'static str, Box<dyn Fn(&mut XConfig)>, &'static str);
 
@@ -514,17 +516,15 @@ fn settings_are_checked_at_startup() {
             "base_url",
         ),
     ];
-    for (name, edit, says) in cases {
-        let mut config = XConfig::new(SecretString::from(TOKEN));
-        edit(&mut config);
-        let e = X::new(CHANNEL.into(), config, fetcher(Limits::default())).expect_err(name);
-        assert_eq!(e.class(), ErrorClass::Config, "{name}");
-        assert!(e.to_string().contains(says), "{name}: {e}");
-    }
+    check_refused_settings(
+        cases,
+        || XConfig::new(SecretString::from(TOKEN)),
+        |config| X::new(CHANNEL.into(), config, fetcher_with(Limits::default())),
+    );
     let x = X::new(
         CHANNEL.into(),
         XConfig::new(SecretString::from(TOKEN)),
-        fetcher(Limits::default()),
+        fetcher_with(Limits::default()),
     )
     .expect("the defaults");
     assert_eq!(
@@ -532,12 +532,4 @@ fn settings_are_checked_at_startup() {
         (CHANNEL, ChannelKind::X, DEFAULT_USERNAME)
     );
     assert_eq!(x.api_root, DEFAULT_BASE_URL);
-}
-
-pub(super) fn fetcher(limits: Limits) -> Fetcher {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("an HTTP client");
-    Fetcher::new(client, limits)
 }
