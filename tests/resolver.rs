@@ -14,7 +14,7 @@ use statusmon_channels::{
     ServiceObservation,
 };
 
-fn t0() -> DateTime<Utc> {
+pub(crate) fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
         .single()
         .expect("valid time")
@@ -24,7 +24,12 @@ fn secs(n: i64) -> chrono::TimeDelta {
     chrono::TimeDelta::seconds(n)
 }
 
-fn observation(channel: &str, at: DateTime<Utc>, services: &[(&str, Health)]) -> Observation {
+/// What a channel said at `at`: each service with its health word as status text.
+pub(crate) fn observation(
+    channel: &str,
+    at: DateTime<Utc>,
+    services: &[(&str, Health)],
+) -> Observation {
     Observation {
         channel: channel.into(),
         observed_at: at,

@@ -4,44 +4,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use proptest::prelude::*;
 use statusmon::resolver::{
     ChannelRecord, ChannelState, Confidence, Policy, TargetMemory, TargetResolution, TargetSpec,
     Visibility, resolve_target,
 };
-use statusmon_channels::{ChannelKind, Health, Observation, ProbeError, ServiceObservation};
+use statusmon_channels::{ChannelKind, Health, ProbeError};
+
+use crate::resolver::{observation, t0};
 
 const SERVICES: [&str; 4] = ["Exchange", "microsoftteams", "SharePoint", "OSDPPlatform"];
-
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0)
-        .single()
-        .expect("valid time")
-}
-
-fn said(channel: &str, at: DateTime<Utc>, services: &[(&str, Health)]) -> Observation {
-    Observation {
-        channel: channel.into(),
-        observed_at: at,
-        source_time: None,
-        services: services
-            .iter()
-            .map(|(id, health)| ServiceObservation {
-                id: (*id).into(),
-                name: format!("{id} service"),
-                health: *health,
-                status_text: "investigating".into(),
-                as_of: Some(at),
-                message: Some("We're investigating an issue".into()),
-                incidents: Vec::new(),
-            })
-            .collect(),
-        incidents: Vec::new(),
-        faults: Vec::new(),
-        digest: format!("{channel}-{at}"),
-    }
-}
 
 fn record(id: &str, kind: ChannelKind) -> ChannelRecord {
     ChannelRecord::new(id, kind, Duration::from_secs(180))
@@ -54,7 +27,7 @@ fn answered(
     services: &[(&str, Health)],
 ) -> ChannelRecord {
     let mut r = record(id, kind);
-    r.record(Ok(said(id, at, services)), at);
+    r.record(Ok(observation(id, at, services)), at);
     r
 }
 
@@ -218,7 +191,7 @@ fn out_of_credits_is_disabled_with_the_reason() {
             .is_some_and(|m| m.contains("402 CreditsDepleted"))
     );
     // A later good answer (credits bought) brings it back.
-    x.record(Ok(said("x", now, &[])), now);
+    x.record(Ok(observation("x", now, &[])), now);
     assert_eq!(x.state(now), ChannelState::Fresh);
 }
 

@@ -397,17 +397,7 @@ pub fn strip_bom(body: &[u8]) -> &[u8] {
         .unwrap_or(body)
 }
 
-/// What kind of JSON value this is, for "expected an array, got …" messages.
-pub fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
-}
+pub use crate::http::json_kind;
 
 /// Reads item `index` of a page as `T`; `noun` names it in messages (`status 3 is a number, not
 /// an object`).

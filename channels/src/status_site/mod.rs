@@ -26,7 +26,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ProbeError, humanize};
-use crate::http::{Expect, Fetcher};
+use crate::http::{Expect, Fetcher, json_kind};
 use crate::model::{
     ChannelKind, Fault, Health, IncidentClassification, IncidentObservation, Observation,
     ServiceObservation, incident_ids,
@@ -844,17 +844,6 @@ fn child<'a, 'input: 'a>(
     name: &'a str,
 ) -> Option<roxmltree::Node<'a, 'input>> {
     children(node, name).next()
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// The first item of `/api/feed/mac` (feeds list the newest first; the site serves one).
