@@ -419,7 +419,9 @@ impl Api {
                 .with_graceful_shutdown(async move { closing.closed().await })
                 .await
         });
-        println!("serving the HTTP API on http://{addr} (/api/v1/status, /api/v1/events, /readyz)");
+        println!(
+            "serving the HTTP API on http://{addr} (/api/v1/status, /api/v1/events, /readyz, /metrics)"
+        );
         Ok(Api { state, server })
     }
 
@@ -472,6 +474,7 @@ pub async fn watch(
             report = reports.recv(), if receiving => match report {
                 Some(report) => {
                     waiting.retain(|id| *id != report.channel);
+                    web.metrics().record_probe(&report);
                     engine.record(&report.channel, report.outcome, report.at);
                 }
                 None => receiving = false,
@@ -498,6 +501,7 @@ pub async fn watch(
                 changes
             }
         };
+        web.metrics().observe_document(&document);
         web.publish(Arc::clone(&document), &changes);
         shown = Some(document);
     }

@@ -17,7 +17,7 @@ use statusmon_channels::social::feed::Feed;
 use statusmon_channels::social::mastodon::Mastodon;
 use statusmon_channels::social::x::{X, XConfig};
 use statusmon_channels::status_site::StatusSite;
-use statusmon_channels::{Channel, Observation, ProbeError};
+use statusmon_channels::{Channel, ChannelKind, Observation, ProbeError};
 use tokio::sync::mpsc;
 
 use crate::config::{ChannelConfig, ChannelSettings, Config};
@@ -272,10 +272,28 @@ pub const CREDITS_RECHECK: Duration = Duration::from_secs(3600);
 pub struct ProbeReport {
     /// Channel id.
     pub channel: String,
+    /// The channel's kind, so metrics can be broken down by kind without the config.
+    pub kind: ChannelKind,
     /// What happened.
     pub outcome: Result<Observation, ProbeError>,
+    /// How long the probe took (deadline included), for the duration histogram.
+    pub elapsed: Duration,
     /// When it finished.
     pub at: DateTime<Utc>,
+}
+
+/// Runs one probe as [`probe_once`] does and reports it with its kind and duration: what the
+/// schedule sends the `watch` loop.
+pub async fn probe_report(channel: &dyn Channel, limit: Duration) -> ProbeReport {
+    let started = std::time::Instant::now();
+    let outcome = probe_once(channel, limit).await;
+    ProbeReport {
+        channel: channel.id().to_string(),
+        kind: channel.kind(),
+        outcome,
+        elapsed: started.elapsed(),
+        at: Utc::now(),
+    }
 }
 
 /// Starts one task per enabled channel that probes on its interval and sends each outcome.
@@ -307,13 +325,8 @@ pub fn spawn_schedule(
                         tokio::time::sleep(jitter).await;
                     }
                     first = false;
-                    let outcome = probe_once(channel.as_ref(), limit).await;
-                    let out_of_credits = matches!(outcome, Err(ProbeError::Credits { .. }));
-                    let report = ProbeReport {
-                        channel: channel.id().to_string(),
-                        outcome,
-                        at: Utc::now(),
-                    };
+                    let report = probe_report(channel.as_ref(), limit).await;
+                    let out_of_credits = matches!(report.outcome, Err(ProbeError::Credits { .. }));
                     if reports.send(report).await.is_err() {
                         break;
                     }

@@ -4,6 +4,7 @@ pub mod classify_cmd;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod resolver;
 pub mod signal;
 pub mod simulator;

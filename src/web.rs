@@ -14,7 +14,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, HeaderValue};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,7 @@ use serde_json::json;
 use statusmon_channels::ErrorClass;
 use tokio::sync::{broadcast, watch};
 
+use crate::metrics::{self, Metrics};
 use crate::resolver::{ChannelState, IncidentResolution, TargetResolution};
 use crate::status::{Change, ChannelReport, StatusDocument};
 
@@ -49,6 +50,7 @@ struct Inner {
     document: watch::Sender<Option<Arc<StatusDocument>>>,
     events: broadcast::Sender<ChangeEvent>,
     closing: watch::Sender<bool>,
+    metrics: Metrics,
 }
 
 /// One change line as an SSE client receives it: the same sentence `run` prints, with the
@@ -105,6 +107,7 @@ impl WebState {
                 document,
                 events,
                 closing,
+                metrics: Metrics::new(),
             }),
         }
     }
@@ -123,6 +126,11 @@ impl WebState {
     /// The latest published document, if a round has been resolved.
     pub fn document(&self) -> Option<Arc<StatusDocument>> {
         self.inner.document.borrow().clone()
+    }
+
+    /// The metrics `/metrics` renders; the `watch` loop records probes and documents into them.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
     }
 
     /// A receiver of every change published from now on.
@@ -269,6 +277,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/events", get(events))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::map_response(no_store))
@@ -396,6 +405,18 @@ async fn incidents(State(state): State<WebState>) -> Result<Response, ApiError> 
         incidents,
     })
     .into_response())
+}
+
+/// `GET /metrics`: the Prometheus/OpenMetrics text exposition.
+async fn metrics(State(state): State<WebState>) -> Response {
+    (
+        [(
+            CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        state.metrics().render(),
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod graph;
 mod hostile;
+mod metrics;
 mod resolver;
 mod resolver_social;
 mod simulator;

@@ -55,7 +55,7 @@ channels = ["contoso-graph", "m365-public"]
 
 const SECRET_VAR: &str = "STATUSMON_CHANNEL__CONTOSO_GRAPH__CLIENT_SECRET";
 
-fn graph_config(base_url: &str) -> Config {
+pub(crate) fn graph_config(base_url: &str) -> Config {
     let env = [(
         SECRET_VAR.to_string(),
         simulator::SIM_CLIENT_SECRET.to_string(),
@@ -68,7 +68,7 @@ fn graph_config(base_url: &str) -> Config {
     .expect("test config is valid")
 }
 
-async fn graph_sim(graph: GraphScenario) -> SimHandle {
+pub(crate) async fn graph_sim(graph: GraphScenario) -> SimHandle {
     simulator::start_with_graph(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         Scenario::Healthy,
