@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use statusmon_channels::graph::{Graph, GraphConfig};
@@ -296,12 +297,62 @@ pub async fn probe_report(channel: &dyn Channel, limit: Duration) -> ProbeReport
     }
 }
 
+/// How transient failures are retried inside one scheduled slot: exponential from a twentieth
+/// of the interval (50 ms to 2 s), at most a quarter of the interval apart, twice at most, with
+/// jitter so channels that failed together do not retry together.
+pub fn retry_policy(interval: Duration) -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay((interval / 20).clamp(Duration::from_millis(50), Duration::from_secs(2)))
+        .with_max_delay((interval / 4).max(Duration::from_millis(50)))
+        .with_max_times(2)
+        .with_jitter()
+}
+
+/// One scheduled probe with retries of transient failures (network, timeout, 5xx, 429), each
+/// attempt reported as it ends: the first failure shows at once (failover never waits for
+/// retries) and a retry that succeeds brings the channel back early. A wait the upstream asked
+/// for (`Retry-After`, X's reset) replaces the backoff's; retries stop when the next would start
+/// after half the interval. Returns whether the last attempt found the API out of credits, or
+/// `None` when nobody listens any more.
+pub async fn probe_with_retries(
+    channel: &dyn Channel,
+    limit: Duration,
+    interval: Duration,
+    reports: &mpsc::Sender<ProbeReport>,
+) -> Option<bool> {
+    let started = std::time::Instant::now();
+    let mut backoff = retry_policy(interval).build();
+    loop {
+        let report = probe_report(channel, limit).await;
+        let out_of_credits = matches!(report.outcome, Err(ProbeError::Credits { .. }));
+        let asked = match &report.outcome {
+            Err(error) if error.is_transient() => Some(error.retry_after()),
+            _ => None,
+        };
+        reports.send(report).await.ok()?;
+        let (Some(asked), Some(next)) = (asked, backoff.next()) else {
+            return Some(out_of_credits);
+        };
+        let wait = asked.unwrap_or(next);
+        if started.elapsed() + wait > interval / 2 {
+            return Some(out_of_credits);
+        }
+        tracing::info!(
+            channel = channel.id(),
+            wait_ms = wait.as_millis(),
+            "retrying after a transient failure"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Starts one task per enabled channel that probes on its interval and sends each outcome.
 ///
 /// The first probe runs at once (a person starting a monitor wants the picture now); later ones
 /// on the interval with up to 5% jitter, so many channels do not fire in lockstep. A slow probe
-/// delays its own next tick rather than piling ticks up. A channel out of credits (X) is asked
-/// again only every [`CREDITS_RECHECK`].
+/// delays its own next tick rather than piling ticks up. Transient failures are retried within
+/// the slot ([`probe_with_retries`]). A channel out of credits (X) is asked again only every
+/// [`CREDITS_RECHECK`].
 pub fn spawn_schedule(
     channels: &[LiveChannel],
     reports: mpsc::Sender<ProbeReport>,
@@ -325,11 +376,11 @@ pub fn spawn_schedule(
                         tokio::time::sleep(jitter).await;
                     }
                     first = false;
-                    let report = probe_report(channel.as_ref(), limit).await;
-                    let out_of_credits = matches!(report.outcome, Err(ProbeError::Credits { .. }));
-                    if reports.send(report).await.is_err() {
+                    let Some(out_of_credits) =
+                        probe_with_retries(channel.as_ref(), limit, interval, &reports).await
+                    else {
                         break;
-                    }
+                    };
                     if out_of_credits {
                         // Asking again costs nothing but changes nothing until someone buys
                         // credits: look again now and then, not every interval.

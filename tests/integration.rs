@@ -13,6 +13,7 @@ mod hostile;
 mod metrics;
 mod resolver;
 mod resolver_social;
+mod schedule;
 mod simulator;
 mod simulator_graph;
 mod simulator_social;
