@@ -70,6 +70,13 @@ impl PostLog {
         }
     }
 
+    /// Forgets the given posts (earlier versions of edited posts, which X gives new ids).
+    pub fn forget(&mut self, ids: &[String]) {
+        for id in ids {
+            self.posts.remove(id);
+        }
+    }
+
     /// Forgets posts older than `history` and all but the newest `max_posts`.
     pub fn prune(&mut self, now: DateTime<Utc>, settings: &SocialSettings) {
         let oldest = TimeDelta::from_std(settings.history)

@@ -258,6 +258,7 @@ impl X {
             }
         };
         state.since_id = state.since_id.max(fetched.newest);
+        state.log.forget(&fetched.superseded);
         Ok(common::remember(
             &self.id,
             &mut state.log,
@@ -303,6 +304,7 @@ impl X {
                 fetched.newest = fetched.newest.max(Some(id));
             }
             fetched.posts.extend(parsed.posts);
+            fetched.superseded.extend(parsed.superseded);
             if !parsed.partial_errors.is_empty() {
                 fetched.faults.push(fault(partial_errors_error(
                     &what,
@@ -455,6 +457,8 @@ impl Channel for X {
 #[derive(Debug, Default)]
 struct Fetched {
     posts: Vec<Post>,
+    /// Ids of earlier versions of edited posts (X gives an edit a new id).
+    superseded: Vec<String>,
     /// The newest id seen (meta or posts), even of posts that were skipped.
     newest: Option<u64>,
     faults: Vec<Fault>,
@@ -760,6 +764,9 @@ struct RawPost {
     conversation_id: Option<String>,
     #[serde(default)]
     referenced_tweets: Vec<Reference>,
+    /// Every version's id, oldest first, this one last.
+    #[serde(default)]
+    edit_history_tweet_ids: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -783,6 +790,8 @@ struct TimelinePage {
     newest_id: Option<u64>,
     next_token: Option<String>,
     partial_errors: Vec<Problem>,
+    /// Ids of earlier versions of the page's edited posts.
+    superseded: Vec<String>,
 }
 
 /// Reads one `GET /2/users/{id}/tweets` page. The envelope must be X's (`meta` present, `data`
@@ -827,11 +836,12 @@ fn parse_timeline(body: &[u8], what: &str, token: &str) -> Result<TimelinePage, 
     };
     for item in data {
         match read_post(item) {
-            Ok(post) => {
+            Ok((post, earlier)) => {
                 if let Ok(id) = post.id.parse() {
                     page.ids.push(id);
                 }
                 page.posts.push(post);
+                page.superseded.extend(earlier);
             }
             Err((id, why)) => {
                 page.ids.extend(id);
@@ -843,7 +853,7 @@ fn parse_timeline(body: &[u8], what: &str, token: &str) -> Result<TimelinePage, 
 }
 
 /// One post of the timeline as a [`Post`], or why it is unusable (with its id if that parsed).
-fn read_post(item: Value) -> Result<Post, (Option<u64>, String)> {
+fn read_post(item: Value) -> Result<(Post, Vec<String>), (Option<u64>, String)> {
     let raw: RawPost = serde_json::from_value(item)
         .map_err(|e| (None, format!("a post of an unexpected shape ({e})")))?;
     let id: u64 = raw.id.trim().parse().map_err(|_| {
@@ -885,13 +895,21 @@ fn read_post(item: Value) -> Result<Post, (Option<u64>, String)> {
         .find(|r| r.kind == "replied_to")
         .map(|r| reference("referenced_tweets id", &r.id))
         .transpose()?;
-    Ok(Post {
-        id: id.to_string(),
+    let id = id.to_string();
+    let earlier: Vec<String> = raw
+        .edit_history_tweet_ids
+        .iter()
+        .map(|e| e.trim().to_string())
+        .filter(|e| *e != id)
+        .collect();
+    let post = Post {
+        id,
         text: unescape(&raw.text),
         created_at,
         reply_to,
         root,
-    })
+    };
+    Ok((post, earlier))
 }
 
 /// X escapes `&`, `<` and `>` in post text (`&amp;`); the rest is plain text.

@@ -523,6 +523,51 @@ async fn a_follow_up_without_an_id_joins_its_root_incident() {
     assert_eq!(o.channel, CHANNEL);
 }
 
+#[tokio::test]
+async fn an_edited_post_replaces_its_earlier_version() {
+    // X gives an edit a new id and lists every version's id in `edit_history_tweet_ids`.
+    const ORIGINAL: u64 = 1_862_000_000_000_000_300;
+    const EDITED: u64 = 1_862_000_000_000_000_400;
+    let server = serve(move |_, n| match n {
+        0 => ok(timeline(
+            &[(
+                ORIGINAL,
+                30,
+                "We're investigating an issue with Outlook on the web under EX571561.",
+                ORIGINAL,
+                None,
+            )],
+            None,
+        )),
+        _ => {
+            let mut body: Value = serde_json::from_slice(&timeline(
+                &[(
+                    EDITED,
+                    25,
+                    "We're investigating an issue with Outlook on the web under EX571516.",
+                    EDITED,
+                    None,
+                )],
+                None,
+            ))
+            .expect("JSON");
+            body["data"][0]["edit_history_tweet_ids"] =
+                serde_json::json!([ORIGINAL.to_string(), EDITED.to_string()]);
+            ok(serde_json::to_vec(&body).expect("JSON"))
+        }
+    })
+    .await;
+    let x = channel(&server, |_| {});
+    x.probe().await.expect("the original");
+    let o = x.probe().await.expect("the edit");
+    let ids: Vec<Option<&str>> = o.incidents.iter().map(|i| i.id.as_deref()).collect();
+    assert_eq!(
+        ids,
+        [Some("EX571516")],
+        "the typo'd id is gone with its version"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The token never leaks
 // ---------------------------------------------------------------------------------------------
