@@ -496,7 +496,7 @@ pub async fn watch(
             Some(before) => {
                 let changes = status::changes(before, &document);
                 for change in &changes {
-                    say(&change.0);
+                    say(&change.text);
                 }
                 changes
             }

@@ -309,9 +309,35 @@ pub fn ago(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// One change between two resolutions worth telling a person about.
+/// One change between two resolutions worth telling a person about: the sentence `run` prints,
+/// and what it is about, so the API can filter without reading the sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Change(pub String);
+pub struct Change {
+    /// The target it concerns, if it is about a target.
+    pub target: Option<String>,
+    /// The channel it concerns, if it is about a channel's own health.
+    pub channel: Option<String>,
+    /// The sentence.
+    pub text: String,
+}
+
+impl Change {
+    fn target(id: &str, text: String) -> Self {
+        Change {
+            target: Some(id.to_string()),
+            channel: None,
+            text,
+        }
+    }
+
+    fn channel(id: &str, text: String) -> Self {
+        Change {
+            target: None,
+            channel: Some(id.to_string()),
+            text,
+        }
+    }
+}
 
 /// The changes from `before` to `after` (channel states, target visibility and verdict, the
 /// primary's own trouble, service verdicts and sources, incidents), in a stable order. Services
@@ -342,7 +368,7 @@ pub fn changes(before: &StatusDocument, after: &StatusDocument) -> Vec<Change> {
                 channel.state.as_str()
             ),
         };
-        out.push(Change(line));
+        out.push(Change::channel(&channel.id, line));
     }
     for target in &after.targets {
         let old = before.targets.iter().find(|t| t.id == target.id);
@@ -381,20 +407,25 @@ fn target_changes(
         ));
     }
     if !headline.is_empty() {
-        out.push(Change(format!(
-            "target {}: {}",
-            target.id,
-            headline.join("; ")
-        )));
+        out.push(Change::target(
+            &target.id,
+            format!("target {}: {}", target.id, headline.join("; ")),
+        ));
     }
     if let Some(explanation) = &target.primary.explanation
         && old.map(|t| t.primary.state) != Some(target.primary.state)
     {
-        out.push(Change(format!("target {}: {explanation}", target.id)));
+        out.push(Change::target(
+            &target.id,
+            format!("target {}: {explanation}", target.id),
+        ));
     } else if let Some(side) = &target.admin_plane.explanation
         && old.map(|t| &t.admin_plane.explanation) != Some(&target.admin_plane.explanation)
     {
-        out.push(Change(format!("target {}: {side}", target.id)));
+        out.push(Change::target(
+            &target.id,
+            format!("target {}: {side}", target.id),
+        ));
     }
 
     // Services that changed the same way (from, to, detail), in first-seen order.
@@ -428,23 +459,26 @@ fn target_changes(
                 format!("{} services ({}{more})", many.len(), shown.join(", "))
             }
         };
-        out.push(Change(format!(
-            "target {} · {who}: {from} → {to} ({detail})",
-            target.id
-        )));
+        out.push(Change::target(
+            &target.id,
+            format!("target {} · {who}: {from} → {to} ({detail})", target.id),
+        ));
     }
 
     for incident in &target.incidents {
         let previous = old.and_then(|t| t.incidents.iter().find(|i| i.id == incident.id));
         match previous {
-            None => out.push(Change(format!(
-                "target {} · incident {}: {} [{}] (reported by {})",
-                target.id,
-                incident.id,
-                incident.title,
-                incident.status,
-                incident.sources.join(", ")
-            ))),
+            None => out.push(Change::target(
+                &target.id,
+                format!(
+                    "target {} · incident {}: {} [{}] (reported by {})",
+                    target.id,
+                    incident.id,
+                    incident.title,
+                    incident.status,
+                    incident.sources.join(", ")
+                ),
+            )),
             Some(p) if p.status != incident.status || p.summary != incident.summary => {
                 let status = if p.status == incident.status {
                     format!("still {}", incident.status)
@@ -458,12 +492,15 @@ fn target_changes(
                     .filter(|_| p.summary != incident.summary)
                     .map(|s| format!(": “{}”", statusmon_channels::text::shorten(s, 280)))
                     .unwrap_or_default();
-                out.push(Change(format!(
-                    "target {} · incident {}: {status}{said} ({})",
-                    target.id,
-                    incident.id,
-                    incident.sources.join(", ")
-                )));
+                out.push(Change::target(
+                    &target.id,
+                    format!(
+                        "target {} · incident {}: {status}{said} ({})",
+                        target.id,
+                        incident.id,
+                        incident.sources.join(", ")
+                    ),
+                ));
             }
             Some(_) => {}
         }

@@ -70,21 +70,12 @@ pub struct ChangeEvent {
 }
 
 impl ChangeEvent {
-    /// Reads the subject off a line of [`crate::status::changes`], which starts every line with
-    /// `target ID` or `channel ID` (ids never contain spaces or colons; config validates them).
+    /// The event for one change of a round resolved at `at`.
     pub fn new(change: &Change, at: DateTime<Utc>) -> Self {
-        let subject = |prefix: &str| {
-            change
-                .0
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split([' ', ':']).next())
-                .filter(|id| !id.is_empty())
-                .map(str::to_string)
-        };
         ChangeEvent {
-            target: subject("target "),
-            channel: subject("channel "),
-            text: change.0.clone(),
+            target: change.target.clone(),
+            channel: change.channel.clone(),
+            text: change.text.clone(),
             at,
         }
     }

@@ -410,13 +410,15 @@ async fn events_send_the_document_then_each_change_and_end_on_close() {
     let changes = status::changes(&first, &second);
     assert!(!changes.is_empty());
     state.publish(Arc::new(second), &changes);
-    let last = changes.last().expect("a change").0.clone();
+    let last = changes.last().expect("a change").text.clone();
     let needle = serde_json::to_string(&last).expect("json");
     let seen = read_until(&mut body, &mut seen, &needle).await;
     let events = events_named(&seen, "change");
     assert_eq!(events.len(), changes.len(), "{seen}");
     for (event, change) in events.iter().zip(&changes) {
-        assert_eq!(event["text"], change.0.as_str());
+        assert_eq!(event["text"], change.text.as_str());
+        assert_eq!(event["target"].as_str(), change.target.as_deref(), "{event}");
+        assert_eq!(event["channel"].as_str(), change.channel.as_deref(), "{event}");
         assert_eq!(
             event["at"],
             serde_json::to_value(now).expect("time"),
