@@ -417,8 +417,16 @@ async fn events_send_the_document_then_each_change_and_end_on_close() {
     assert_eq!(events.len(), changes.len(), "{seen}");
     for (event, change) in events.iter().zip(&changes) {
         assert_eq!(event["text"], change.text.as_str());
-        assert_eq!(event["target"].as_str(), change.target.as_deref(), "{event}");
-        assert_eq!(event["channel"].as_str(), change.channel.as_deref(), "{event}");
+        assert_eq!(
+            event["target"].as_str(),
+            change.target.as_deref(),
+            "{event}"
+        );
+        assert_eq!(
+            event["channel"].as_str(),
+            change.channel.as_deref(),
+            "{event}"
+        );
         assert_eq!(
             event["at"],
             serde_json::to_value(now).expect("time"),

@@ -24,7 +24,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 
 use super::classify::Stage;
-use super::thread::{Post, Thread, group, thread_state};
+use super::thread::{Post, Thread, group, stage_at};
 use crate::model::{
     Health, IncidentClassification, IncidentObservation, Observation, ServiceObservation,
 };
@@ -208,7 +208,7 @@ pub fn incident_threads(posts: &[Post], settings: &SocialSettings) -> Vec<Thread
                 .max_by_key(|(_, t)| t.last_post_at())?;
             let last = latest.last_post_at()?;
             let open = !matches!(
-                stage_of_latest(latest),
+                latest.latest_stage(),
                 Some(Stage::Resolved | Stage::Informational)
             );
             (open && started >= last && started.signed_duration_since(last) <= quiet).then_some(at)
@@ -251,9 +251,10 @@ pub fn observe(
         if now.signed_duration_since(last.created_at) > history {
             continue;
         }
-        let stage = thread_state(&thread, now, settings.quiet_after);
+        let latest = thread.latest_stage();
+        let stage = stage_at(latest, Some(last.created_at), now, settings.quiet_after);
         let status = match stage {
-            Stage::Unknown if stage_of_latest(&thread).is_some() => format!(
+            Stage::Unknown if latest.is_some() => format!(
                 "unknown: no post for over {}",
                 crate::error::humanize(settings.quiet_after)
             ),
@@ -321,15 +322,6 @@ pub fn observe(
         }
     }
     (services, incidents)
-}
-
-fn stage_of_latest(thread: &Thread) -> Option<Stage> {
-    thread
-        .posts
-        .iter()
-        .rev()
-        .map(|p| super::classify::classify(&p.text).stage)
-        .find(|s| *s != Stage::Unknown)
 }
 
 fn service_by_prefix(id: &str) -> Option<&'static str> {

@@ -61,6 +61,15 @@ impl Thread {
             .collect()
     }
 
+    /// The stage of the latest post any rule understood; `None` when no post was understood.
+    pub fn latest_stage(&self) -> Option<Stage> {
+        self.posts
+            .iter()
+            .rev()
+            .map(|p| classify(&p.text).stage)
+            .find(|s| *s != Stage::Unknown)
+    }
+
     /// When the thread last said anything.
     pub fn last_post_at(&self) -> Option<DateTime<Utc>> {
         self.posts.iter().map(|p| p.created_at).max()
@@ -136,19 +145,29 @@ fn root_of(post: &Post, by_id: &HashMap<&str, &Post>) -> String {
 /// resolved or informational and has been quiet longer than `quiet_after` is
 /// [`Stage::Unknown`]: it may have ended, or not; it is never taken for resolved.
 pub fn thread_state(thread: &Thread, now: DateTime<Utc>, quiet_after: Duration) -> Stage {
-    let latest = thread
-        .posts
-        .iter()
-        .rev()
-        .map(|p| classify(&p.text).stage)
-        .find(|s| *s != Stage::Unknown);
+    stage_at(
+        thread.latest_stage(),
+        thread.last_post_at(),
+        now,
+        quiet_after,
+    )
+}
+
+/// [`thread_state`] from a thread's [`Thread::latest_stage`] and last post time, for callers that
+/// already hold them (classifying a thread's posts again for every question is wasted work).
+pub fn stage_at(
+    latest: Option<Stage>,
+    last_post_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    quiet_after: Duration,
+) -> Stage {
     let Some(stage) = latest else {
         return Stage::Unknown;
     };
     if matches!(stage, Stage::Resolved | Stage::Informational) {
         return stage;
     }
-    let quiet = match (thread.last_post_at(), TimeDelta::from_std(quiet_after)) {
+    let quiet = match (last_post_at, TimeDelta::from_std(quiet_after)) {
         (Some(last), Ok(limit)) => now.signed_duration_since(last) > limit,
         // A limit too large for the calendar never expires; a thread without posts has no stage.
         (Some(_), Err(_)) => false,
