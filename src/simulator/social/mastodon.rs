@@ -157,35 +157,46 @@ fn id_date(id: &str) -> DateTime<Utc> {
         .unwrap_or(at)
 }
 
-fn own_account(base: &str, snapshot: &Snapshot) -> Value {
-    let last = snapshot
-        .posts
-        .last()
-        .map(|p| p.at)
-        .unwrap_or(snapshot.created);
+/// An Account entity as Mastodon serialises it; the fields that differ between the simulated
+/// account and the one whose post it reblogs are arguments.
+struct AccountFields<'a> {
+    id: &'a str,
+    username: &'a str,
+    acct: String,
+    display_name: &'a str,
+    note: &'a str,
+    base: String,
+    followers: u64,
+    following: u64,
+    statuses: usize,
+    last_status_at: DateTime<Utc>,
+}
+
+fn account_json(a: AccountFields<'_>) -> Value {
+    let base = a.base;
+    let username = a.username;
     json!({
-        "id": SIM_MASTODON_ACCOUNT_ID,
-        "username": SIM_MASTODON_ACCT,
-        "acct": SIM_MASTODON_ACCT,
-        "display_name": "Microsoft 365 Status",
+        "id": a.id,
+        "username": username,
+        "acct": a.acct,
+        "display_name": a.display_name,
         "locked": false,
         "bot": false,
         "discoverable": true,
         "indexable": true,
         "group": false,
-        "created_at": iso_ms(id_date(SIM_MASTODON_ACCOUNT_ID)),
-        "note": "<p>Updates about Microsoft 365 service incidents. For the latest on your \
-                 organization, see Service health in the Microsoft 365 admin center.</p>",
-        "url": format!("{base}/@{SIM_MASTODON_ACCT}"),
-        "uri": format!("{base}/users/{SIM_MASTODON_ACCT}"),
+        "created_at": iso_ms(id_date(a.id)),
+        "note": a.note,
+        "url": format!("{base}/@{username}"),
+        "uri": format!("{base}/users/{username}"),
         "avatar": format!("{base}/avatars/original/missing.png"),
         "avatar_static": format!("{base}/avatars/original/missing.png"),
         "header": format!("{base}/headers/original/missing.png"),
         "header_static": format!("{base}/headers/original/missing.png"),
-        "followers_count": 18_342,
-        "following_count": 2,
-        "statuses_count": snapshot.posts.len() + 1,
-        "last_status_at": last.format("%Y-%m-%d").to_string(),
+        "followers_count": a.followers,
+        "following_count": a.following,
+        "statuses_count": a.statuses,
+        "last_status_at": a.last_status_at.format("%Y-%m-%d").to_string(),
         "hide_collections": false,
         "noindex": false,
         "emojis": [],
@@ -194,32 +205,38 @@ fn own_account(base: &str, snapshot: &Snapshot) -> Value {
     })
 }
 
+fn own_account(base: &str, snapshot: &Snapshot) -> Value {
+    account_json(AccountFields {
+        id: SIM_MASTODON_ACCOUNT_ID,
+        username: SIM_MASTODON_ACCT,
+        acct: SIM_MASTODON_ACCT.to_string(),
+        display_name: "Microsoft 365 Status",
+        note: "<p>Updates about Microsoft 365 service incidents. For the latest on your \
+               organization, see Service health in the Microsoft 365 admin center.</p>",
+        base: base.to_string(),
+        followers: 18_342,
+        following: 2,
+        statuses: snapshot.posts.len() + 1,
+        last_status_at: snapshot
+            .posts
+            .last()
+            .map(|p| p.at)
+            .unwrap_or(snapshot.created),
+    })
+}
+
 fn other_account() -> Value {
-    let base = format!("https://{OTHER_HOST}");
-    json!({
-        "id": OTHER_ACCOUNT_ID,
-        "username": "M365Tips",
-        "acct": format!("M365Tips@{OTHER_HOST}"),
-        "display_name": "Microsoft 365 Tips",
-        "locked": false,
-        "bot": false,
-        "discoverable": true,
-        "indexable": true,
-        "group": false,
-        "created_at": iso_ms(id_date(OTHER_ACCOUNT_ID)),
-        "note": "<p>Tips and news for getting more out of Microsoft 365.</p>",
-        "url": format!("{base}/@M365Tips"),
-        "uri": format!("{base}/users/M365Tips"),
-        "avatar": format!("{base}/avatars/original/missing.png"),
-        "avatar_static": format!("{base}/avatars/original/missing.png"),
-        "header": format!("{base}/headers/original/missing.png"),
-        "header_static": format!("{base}/headers/original/missing.png"),
-        "followers_count": 5_120,
-        "following_count": 88,
-        "statuses_count": 1_204,
-        "last_status_at": iso_ms(Utc::now()).get(..10).unwrap_or_default(),
-        "emojis": [],
-        "fields": [],
+    account_json(AccountFields {
+        id: OTHER_ACCOUNT_ID,
+        username: "M365Tips",
+        acct: format!("M365Tips@{OTHER_HOST}"),
+        display_name: "Microsoft 365 Tips",
+        note: "<p>Tips and news for getting more out of Microsoft 365.</p>",
+        base: format!("https://{OTHER_HOST}"),
+        followers: 5_120,
+        following: 88,
+        statuses: 1_204,
+        last_status_at: Utc::now(),
     })
 }
 
