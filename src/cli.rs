@@ -455,7 +455,8 @@ pub async fn watch(
     web: &WebState,
 ) -> StatusDocument {
     let (sender, mut reports) = mpsc::channel::<ProbeReport>(64);
-    let tasks = engine::spawn_schedule(engine.channels(), sender);
+    let hosts = engine::HostLimits::new(engine.config().scheduler.probes_per_host);
+    let tasks = engine::spawn_schedule(engine.channels(), sender, &hosts);
     let mut waiting: Vec<String> = engine
         .channels()
         .iter()

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[resolver]`.
     pub policy: Policy,
+    /// `[scheduler]`.
+    pub scheduler: SchedulerConfig,
     /// `[[channels]]`, in file order.
     pub channels: Vec<ChannelConfig>,
     /// `[[targets]]`, in file order.
@@ -73,6 +76,19 @@ pub struct StoreConfig {
     /// The embedded database file.
     pub path: PathBuf,
 }
+
+/// `[scheduler]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// At most this many probes a second start against one host (burst as large), however many
+    /// channels point at it: a thousand feeds on one server, or the shared hosts of every tenant,
+    /// must not arrive as one thundering herd.
+    pub probes_per_host: NonZeroU32,
+}
+
+/// The default of `[scheduler] probes_per_host`: far above what one host sees from a normal
+/// config (1,000 tenants at 60 s is 17 a second on Graph), low enough to spread a herd.
+pub const DEFAULT_PROBES_PER_HOST: u32 = 100;
 
 /// One `[[channels]]` entry.
 #[derive(Debug, Clone)]
@@ -146,6 +162,25 @@ impl ChannelConfig {
     pub fn kind(&self) -> ChannelKind {
         self.kind.kind()
     }
+
+    /// The host its probes go to (Graph's API host, not the sign-in host, which is asked once an
+    /// hour at most), for the per-host rate limit.
+    pub fn host(&self) -> Option<String> {
+        let url = match &self.kind {
+            ChannelSettings::M365StatusSite(s) => &s.base_url,
+            ChannelSettings::Graph(s) => &s.graph_url,
+            ChannelSettings::X(s) => &s.base_url,
+            ChannelSettings::Mastodon(s) => &s.base_url,
+            ChannelSettings::Bluesky(s) => &s.base_url,
+            ChannelSettings::Feed(s) => &s.url,
+        };
+        let url = reqwest::Url::parse(url).ok()?;
+        let host = url.host_str()?;
+        Some(match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        })
+    }
 }
 
 /// Where a bad value came from.
@@ -209,6 +244,8 @@ struct RawConfig {
     #[serde(default)]
     resolver: RawResolver,
     #[serde(default)]
+    scheduler: RawScheduler,
+    #[serde(default)]
     channels: Vec<toml::Table>,
     #[serde(default)]
     targets: Vec<RawTarget>,
@@ -231,6 +268,12 @@ struct RawStore {
 struct RawResolver {
     fail_threshold: Option<u32>,
     recover_threshold: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScheduler {
+    probes_per_host: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -403,6 +446,18 @@ pub fn parse(
             error(key.into(), "must be at least 1".into());
         }
     }
+    let probes_per_host = raw
+        .scheduler
+        .probes_per_host
+        .unwrap_or(DEFAULT_PROBES_PER_HOST);
+    let probes_per_host = NonZeroU32::new(probes_per_host).unwrap_or_else(|| {
+        error(
+            "scheduler.probes_per_host".into(),
+            "must be at least 1 (probes a second per host)".into(),
+        );
+        NonZeroU32::MIN
+    });
+    let scheduler = SchedulerConfig { probes_per_host };
 
     let mut channels = Vec::new();
     let mut seen = BTreeSet::new();
@@ -555,6 +610,7 @@ pub fn parse(
                 .unwrap_or_else(|| PathBuf::from("statusmon.db")),
         },
         policy,
+        scheduler,
         channels,
         targets,
         warnings,

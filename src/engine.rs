@@ -5,11 +5,13 @@
 //! records; the resolver stays pure and the channels stay ignorant of each other.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use statusmon_channels::graph::{Graph, GraphConfig};
 use statusmon_channels::http::Fetcher;
@@ -308,21 +310,48 @@ pub fn retry_policy(interval: Duration) -> ExponentialBuilder {
         .with_jitter()
 }
 
+/// How fast probes may start against one host, shared by every channel of the schedule
+/// (`[scheduler] probes_per_host`): many channels on one host (a thousand feeds on one server,
+/// every tenant on Graph) start no faster than this, so a restart or a common interval does not
+/// land on one server as a single burst. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct HostLimits {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+}
+
+impl HostLimits {
+    /// At most `per_second` probe starts a second per host, in bursts of as many.
+    pub fn new(per_second: NonZeroU32) -> Self {
+        HostLimits {
+            limiter: Arc::new(RateLimiter::keyed(Quota::per_second(per_second))),
+        }
+    }
+
+    /// Waits until a probe may start against `host`; at once when no host is known.
+    pub async fn wait_turn(&self, host: Option<&str>) {
+        if let Some(host) = host {
+            self.limiter.until_key_ready(&host.to_string()).await;
+        }
+    }
+}
+
 /// One scheduled probe with retries of transient failures (network, timeout, 5xx, 429), each
 /// attempt reported as it ends: the first failure shows at once (failover never waits for
 /// retries) and a retry that succeeds brings the channel back early. A wait the upstream asked
 /// for (`Retry-After`, X's reset) replaces the backoff's; retries stop when the next would start
 /// after half the interval. Returns whether the last attempt found the API out of credits, or
-/// `None` when nobody listens any more.
+/// `None` when nobody listens any more. Every attempt waits its turn at the host first.
 pub async fn probe_with_retries(
     channel: &dyn Channel,
     limit: Duration,
     interval: Duration,
     reports: &mpsc::Sender<ProbeReport>,
+    hosts: (&HostLimits, Option<&str>),
 ) -> Option<bool> {
     let started = std::time::Instant::now();
     let mut backoff = retry_policy(interval).build();
     loop {
+        hosts.0.wait_turn(hosts.1).await;
         let report = probe_report(channel, limit).await;
         let out_of_credits = matches!(report.outcome, Err(ProbeError::Credits { .. }));
         let asked = match &report.outcome {
@@ -352,10 +381,11 @@ pub async fn probe_with_retries(
 /// on the interval with up to 5% jitter, so many channels do not fire in lockstep. A slow probe
 /// delays its own next tick rather than piling ticks up. Transient failures are retried within
 /// the slot ([`probe_with_retries`]). A channel out of credits (X) is asked again only every
-/// [`CREDITS_RECHECK`].
+/// [`CREDITS_RECHECK`]. Probes against one host start no faster than `hosts` allows.
 pub fn spawn_schedule(
     channels: &[LiveChannel],
     reports: mpsc::Sender<ProbeReport>,
+    hosts: &HostLimits,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     channels
         .iter()
@@ -364,6 +394,8 @@ pub fn spawn_schedule(
             let interval = live.config.interval;
             let limit = probe_deadline(&live.config);
             let reports = reports.clone();
+            let hosts = hosts.clone();
+            let host = live.config.host();
             Some(tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(interval);
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -376,8 +408,14 @@ pub fn spawn_schedule(
                         tokio::time::sleep(jitter).await;
                     }
                     first = false;
-                    let Some(out_of_credits) =
-                        probe_with_retries(channel.as_ref(), limit, interval, &reports).await
+                    let Some(out_of_credits) = probe_with_retries(
+                        channel.as_ref(),
+                        limit,
+                        interval,
+                        &reports,
+                        (&hosts, host.as_deref()),
+                    )
+                    .await
                     else {
                         break;
                     };

@@ -85,6 +85,7 @@ fn defaults_fill_in_what_is_left_out() {
     assert!(c.enabled);
     assert_eq!(config.policy.fail_threshold, 1);
     assert_eq!(config.policy.recover_threshold, 2);
+    assert_eq!(config.scheduler.probes_per_host.get(), 100);
 }
 
 #[test]
@@ -114,6 +115,11 @@ fn errors_name_the_file_the_key_and_the_problem() {
             "listen = \"127.0.0.1:8080\"",
             "listen = \"localhost\"",
             &["server.listen"],
+        ),
+        (
+            "[server]",
+            "[scheduler]\nprobes_per_host = 0\n[server]",
+            &["my.toml", "scheduler.probes_per_host", "at least 1"],
         ),
         (
             "channels = [\"m365-public\"]",

@@ -29,7 +29,8 @@ async fn reports_within(
     let client = engine::http_client().expect("client");
     let engine = Engine::new(Arc::new(config), &client);
     let (sender, mut receiver) = mpsc::channel(16);
-    let tasks = engine::spawn_schedule(engine.channels(), sender);
+    let hosts = engine::HostLimits::new(engine.config().scheduler.probes_per_host);
+    let tasks = engine::spawn_schedule(engine.channels(), sender, &hosts);
     let mut reports = Vec::new();
     let deadline = tokio::time::Instant::now() + window;
     let mut then = then;
@@ -82,4 +83,64 @@ async fn drift_is_not_retried() {
     let reports = reports_within(&sim, Duration::from_secs(3), None).await;
     assert_eq!(classes(&reports), [Some(ErrorClass::Drift)]);
     sim.shutdown().await;
+}
+
+/// When each of `count` site channels on one simulator first answered, seconds after the first,
+/// with `[scheduler] probes_per_host` as given.
+async fn first_answers(sim: &SimHandle, count: usize, per_host: Option<u32>) -> Vec<f64> {
+    let base_url = sim.base_url();
+    let mut text = per_host
+        .map(|n| format!("[scheduler]\nprobes_per_host = {n}\n"))
+        .unwrap_or_default();
+    let ids: Vec<String> = (0..count).map(|i| format!("\"site-{i}\"")).collect();
+    for i in 0..count {
+        text.push_str(&format!(
+            "[[channels]]\nid = \"site-{i}\"\nkind = \"m365_status_site\"\n\
+             base_url = \"{base_url}\"\ninterval = \"30s\"\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[targets]]\nid = \"t1\"\nchannels = [{}]\n",
+        ids.join(", ")
+    ));
+    let config =
+        statusmon::config::parse(&text, std::path::Path::new("t.toml"), std::iter::empty())
+            .expect("valid");
+    let client = engine::http_client().expect("client");
+    let engine = Engine::new(Arc::new(config), &client);
+    let hosts = engine::HostLimits::new(engine.config().scheduler.probes_per_host);
+    let (sender, mut receiver) = mpsc::channel(16);
+    let tasks = engine::spawn_schedule(engine.channels(), sender, &hosts);
+    let mut at = Vec::new();
+    while at.len() < count {
+        let report = tokio::time::timeout(Duration::from_secs(10), receiver.recv())
+            .await
+            .expect("every channel answers within 10s")
+            .expect("the schedule runs");
+        at.push(report.at);
+    }
+    for task in tasks {
+        task.abort();
+    }
+    let first = at.iter().min().copied().expect("answers");
+    at.iter().map(|t| (*t - first).as_seconds_f64()).collect()
+}
+
+#[tokio::test]
+async fn probes_against_one_host_start_no_faster_than_the_per_host_limit() {
+    let sim = simulator(Scenario::Healthy).await;
+    // Four channels on one host, one start a second: the fourth answers about 3 s after the first.
+    let limited = first_answers(&sim, 4, Some(1)).await;
+    let spread = limited.iter().copied().fold(0.0, f64::max);
+    assert!(
+        spread >= 2.5,
+        "limited to 1/s, the first answers came {limited:?}s apart"
+    );
+    // With the default limit (100/s) the same four start together.
+    let free = first_answers(&sim, 4, None).await;
+    let spread = free.iter().copied().fold(0.0, f64::max);
+    assert!(
+        spread < 1.5,
+        "unlimited, the first answers came {free:?}s apart"
+    );
 }
