@@ -15,6 +15,7 @@ use serde_json::json;
 use statusmon_channels::{Health, Observation, ProbeError};
 use tokio::sync::mpsc;
 
+use crate::archive::{self, Archive};
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
 use crate::simulator::{self, GraphScenario, Scenario, SocialScenario, SocialSim};
@@ -118,6 +119,19 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
         listen: SocketAddr,
     },
+    /// Re-run the channels' parsers and the resolver over an archive of raw upstream answers
+    /// (recorded by `run` with `[archive] path`) and print the timeline: the first picture, each
+    /// change with the time it happened, the last picture, and every probe whose outcome now
+    /// differs from the one recorded. Channels are built from the config (no credentials needed).
+    Replay {
+        /// The archive folder.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Print the replay as one JSON object (first/last status documents, changes,
+        /// differences).
+        #[arg(long)]
+        json: bool,
+    },
     /// Classify social posts read from stdin, one post per line: print each post's stage,
     /// incident ids and the rule that fired (no config or network needed).
     Classify {
@@ -203,6 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Demo { speed, listen } => demo(speed, listen).await,
+        Command::Replay { dir, json } => replay(&cli.config, &dir, json).await,
         Command::Classify { json, labels } => Ok(crate::classify_cmd::run_stdio(json, labels)),
     }
 }
@@ -267,7 +282,7 @@ async fn probe(path: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
         eprintln!("note: channel {id} has enabled = false in the config; probing it anyway");
     }
     let client = engine::http_client().context("building the HTTP client")?;
-    let channel = engine::build_channel(channel_config, &client)
+    let channel = engine::build_channel(channel_config, &client, None)
         .map_err(|e| anyhow::anyhow!("channel {id}: {e}"))?;
     let started = std::time::Instant::now();
     let outcome =
@@ -376,7 +391,19 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     };
     let client = engine::http_client().context("building the HTTP client")?;
     let listener = bind_api(config.server.listen, "server.listen").await?;
-    let engine = Engine::new(Arc::new(config), &client);
+    let archive = match &config.archive {
+        Some(dir) => {
+            Some(Archive::open(dir).context("cannot record upstream answers ([archive] path)")?)
+        }
+        None => None,
+    };
+    let config = Arc::new(config);
+    let engine = match &archive {
+        Some(archive) => Engine::with_builder(config, |channel| {
+            archive.recording_channel(channel, &client)
+        }),
+        None => Engine::new(config, &client),
+    };
     println!(
         "statusmon {}: watching {} channel(s) for {} target(s) from {}; Ctrl-C to stop",
         env!("CARGO_PKG_VERSION"),
@@ -384,10 +411,50 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         engine.config().targets.len(),
         path.display()
     );
+    if let Some(archive) = &archive {
+        println!(
+            "recording every upstream answer to {} (statusmon replay {0})",
+            archive.dir().display()
+        );
+    }
     let api = Api::serve(listener)?;
     watch(engine, crate::signal::shutdown(), &api.state).await;
     say("stopping: signal received");
     api.stop().await;
+    if let Some(archive) = archive {
+        archive.close();
+    }
+    Ok(exit::OK)
+}
+
+async fn replay(path: &Path, dir: &Path, json: bool) -> anyhow::Result<u8> {
+    let Some(config) = load(path) else {
+        return Ok(exit::WARNING);
+    };
+    let records = match archive::read(dir) {
+        Ok(records) => records,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Ok(exit::WARNING);
+        }
+    };
+    let channels: std::collections::BTreeSet<&str> =
+        records.iter().map(|r| r.channel.as_str()).collect();
+    eprintln!(
+        "replaying {} probe(s) of {} channel(s) from {}",
+        records.len(),
+        channels.len(),
+        dir.display()
+    );
+    let replay = tokio::task::spawn_blocking(move || archive::replay(config, records))
+        .await
+        .context("the replay task failed")?
+        .context("starting the replay")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&replay)?);
+    } else {
+        print!("{}", replay.render());
+    }
     Ok(exit::OK)
 }
 

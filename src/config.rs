@@ -55,6 +55,8 @@ pub struct Config {
     pub policy: Policy,
     /// `[scheduler]`.
     pub scheduler: SchedulerConfig,
+    /// `[archive]`: where raw upstream answers are recorded, when they are.
+    pub archive: Option<PathBuf>,
     /// `[[channels]]`, in file order.
     pub channels: Vec<ChannelConfig>,
     /// `[[targets]]`, in file order.
@@ -246,6 +248,8 @@ struct RawConfig {
     #[serde(default)]
     scheduler: RawScheduler,
     #[serde(default)]
+    archive: RawArchive,
+    #[serde(default)]
     channels: Vec<toml::Table>,
     #[serde(default)]
     targets: Vec<RawTarget>,
@@ -268,6 +272,12 @@ struct RawStore {
 struct RawResolver {
     fail_threshold: Option<u32>,
     recover_threshold: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArchive {
+    path: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -611,6 +621,7 @@ pub fn parse(
         },
         policy,
         scheduler,
+        archive: raw.archive.path.filter(|p| !p.as_os_str().is_empty()),
         channels,
         targets,
         warnings,

@@ -20,6 +20,7 @@ use statusmon_channels::social::feed::Feed;
 use statusmon_channels::social::mastodon::Mastodon;
 use statusmon_channels::social::x::{X, XConfig};
 use statusmon_channels::status_site::StatusSite;
+use statusmon_channels::tape::Tape;
 use statusmon_channels::{Channel, ChannelKind, Observation, ProbeError};
 use tokio::sync::mpsc;
 
@@ -49,12 +50,18 @@ pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// Builds one channel from its config.
+/// Builds one channel from its config; with a tape, every exchange is recorded on it or
+/// answered from it (record and replay, [`crate::archive`]).
 pub fn build_channel(
     config: &ChannelConfig,
     client: &reqwest::Client,
+    tape: Option<Arc<Tape>>,
 ) -> Result<Arc<dyn Channel>, ProbeError> {
     let fetcher = Fetcher::new(client.clone(), config.limits);
+    let fetcher = match tape {
+        Some(tape) => fetcher.with_tape(tape),
+        None => fetcher,
+    };
     match &config.kind {
         ChannelSettings::M365StatusSite(settings) => Ok(Arc::new(StatusSite::new(
             config.id.clone(),
@@ -124,6 +131,15 @@ impl Engine {
     /// Builds every channel used by a target. A channel that cannot be built (or is switched off)
     /// is kept as `disabled` with the reason, so it shows up rather than vanishing.
     pub fn new(config: Arc<Config>, client: &reqwest::Client) -> Self {
+        Self::with_builder(config, |channel| build_channel(channel, client, None))
+    }
+
+    /// [`Engine::new`] with each enabled channel built by `build` (recording or replaying
+    /// channels); an error makes the channel `disabled` with the error as the reason.
+    pub fn with_builder(
+        config: Arc<Config>,
+        mut build: impl FnMut(&ChannelConfig) -> Result<Arc<dyn Channel>, ProbeError>,
+    ) -> Self {
         let used = resolver::used_channels(&config.targets);
         let mut channels = Vec::new();
         let mut records = BTreeMap::new();
@@ -137,7 +153,7 @@ impl Engine {
                 record.disabled = Some("enabled = false in the config".to_string());
                 None
             } else {
-                match build_channel(channel_config, client) {
+                match build(channel_config) {
                     Ok(channel) => Some(channel),
                     Err(error) => {
                         record.disabled = Some(error.to_string());

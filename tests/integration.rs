@@ -5,6 +5,7 @@
 
 mod support;
 
+mod archive;
 mod classify;
 mod cli;
 mod config;

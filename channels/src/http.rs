@@ -1,12 +1,14 @@
 //! The one way channels talk HTTP: every request time-limited, every body size-capped, every
 //! status classified and every success gated on its content type before a parser sees it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use crate::error::{ProbeError, humanize};
+use crate::tape::{Body, Exchange, ExchangeOutcome, RecordedAnswer, Tape, TapeMode};
 
 /// The limits every request of a channel runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,17 +85,38 @@ impl Expect {
     }
 }
 
-/// An HTTP client with a channel's limits.
+/// An HTTP client with a channel's limits, and optionally a [`Tape`] that records every exchange
+/// or answers from recorded ones.
 #[derive(Debug, Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     limits: Limits,
+    tape: Option<Arc<Tape>>,
+}
+
+/// What [`Fetcher::exchange`] brings back: an answer's head, and its body when it was read.
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    /// Where a redirect chain ended (redacted), when not at the URL asked.
+    redirected: Option<String>,
+    body: Option<Vec<u8>>,
 }
 
 impl Fetcher {
     /// Wraps a shared client (one connection pool for all channels) with one channel's limits.
     pub fn new(client: reqwest::Client, limits: Limits) -> Self {
-        Fetcher { client, limits }
+        Fetcher {
+            client,
+            limits,
+            tape: None,
+        }
+    }
+
+    /// The same fetcher, recording every exchange on `tape` or answering from it (its mode).
+    pub fn with_tape(mut self, tape: Arc<Tape>) -> Self {
+        self.tape = Some(tape);
+        self
     }
 
     /// GETs `url` and returns its body (at most [`Limits::max_body`] bytes, never empty) if, and
@@ -115,24 +138,30 @@ impl Fetcher {
         expect: Expect,
         headers: HeaderMap,
     ) -> Result<Vec<u8>, ProbeError> {
-        self.within_limit(what, self.get_unbounded(url, what, expect, headers))
-            .await
-    }
-
-    /// Runs one whole exchange under the request limit: a slow drip of bytes is a timeout too.
-    async fn within_limit<T>(
-        &self,
-        what: &str,
-        exchange: impl Future<Output = Result<T, ProbeError>>,
-    ) -> Result<T, ProbeError> {
-        let limit = self.limits.timeout;
-        match tokio::time::timeout(limit, exchange).await {
-            Ok(result) => result,
-            Err(_elapsed) => Err(ProbeError::Timeout {
-                what: what.to_string(),
-                after: limit,
-            }),
+        let request = self
+            .client
+            .get(url)
+            .header(reqwest::header::ACCEPT, expect.accept_header())
+            .headers(headers);
+        // An error status is classified from the head alone: its body is not worth reading.
+        let answer = self
+            .exchange(request, "GET", url, what, |status, headers| {
+                classify_status(status, headers, what, crate::clock::now()).is_none()
+            })
+            .await?;
+        if let Some(error) =
+            classify_status(answer.status, &answer.headers, what, crate::clock::now())
+        {
+            return Err(error);
         }
+        let body = answer.body.unwrap_or_default();
+        gate(what, expect, media_type(&answer.headers).as_deref(), &body).map_err(|error| {
+            match &answer.redirected {
+                Some(to) => error.with_note(&format!("after a redirect to {to}")),
+                None => error,
+            }
+        })?;
+        Ok(body)
     }
 
     /// POSTs an `application/x-www-form-urlencoded` body and returns the answer whatever its
@@ -142,7 +171,7 @@ impl Fetcher {
     /// [`classify_status`]) and gates the body (with [`gate`]).
     ///
     /// The form (which may carry a client secret or a signed assertion) never appears in an
-    /// error or a log line.
+    /// error, a log line or a tape.
     pub async fn post_form(
         &self,
         url: &str,
@@ -150,7 +179,6 @@ impl Fetcher {
         expect: Expect,
         form: &[(&str, &str)],
     ) -> Result<RawResponse, ProbeError> {
-        let limit = self.limits.timeout;
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -159,9 +187,8 @@ impl Fetcher {
             .post(url)
             .header(reqwest::header::ACCEPT, expect.accept_header())
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(body)
-            .timeout(limit);
-        self.within_limit(what, self.raw(request, what)).await
+            .body(body);
+        self.raw(request, "POST", url, what).await
     }
 
     /// GETs `url` and returns the answer whatever its status, for APIs whose headers and error
@@ -180,30 +207,80 @@ impl Fetcher {
             .client
             .get(url)
             .header(reqwest::header::ACCEPT, expect.accept_header())
-            .headers(headers)
-            .timeout(self.limits.timeout);
-        self.within_limit(what, self.raw(request, what)).await
+            .headers(headers);
+        self.raw(request, "GET", url, what).await
     }
 
     async fn raw(
         &self,
         request: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
         what: &str,
     ) -> Result<RawResponse, ProbeError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, what, self.limits.timeout))?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let media_type = media_type(&headers);
-        let body = self.read_capped(response, what).await?;
+        let answer = self
+            .exchange(request, method, url, what, |_, _| true)
+            .await?;
+        let media_type = media_type(&answer.headers);
         Ok(RawResponse {
-            status,
-            headers,
+            status: answer.status,
+            headers: answer.headers,
             media_type,
-            body,
+            body: answer.body.unwrap_or_default(),
         })
+    }
+
+    /// Sends one request under the time limit and the size cap (the body is read only when
+    /// `read_body` says so, from the status and headers) — or, replaying, answers it from the
+    /// tape. Recording, the exchange goes on the tape whatever came of it.
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        url: &str,
+        what: &str,
+        read_body: impl Fn(u16, &HeaderMap) -> bool,
+    ) -> Result<Answer, ProbeError> {
+        if let Some(tape) = &self.tape
+            && tape.mode() == TapeMode::Replay
+        {
+            return replayed(tape, method, url, what);
+        }
+        let limit = self.limits.timeout;
+        let sent = async {
+            let response = request
+                .timeout(limit)
+                .send()
+                .await
+                .map_err(|e| transport_error(&e, what, limit))?;
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            // Where a redirect chain ended, for messages: a sign-in page is recognizable by its URL.
+            let redirected = (response.url().as_str() != url).then(|| redact(response.url()));
+            let body = if read_body(status, &headers) {
+                Some(self.read_capped(response, what).await?)
+            } else {
+                None
+            };
+            Ok(Answer {
+                status,
+                headers,
+                redirected,
+                body,
+            })
+        };
+        // A slow drip of bytes is a timeout too: the limit covers the whole exchange.
+        let result = match tokio::time::timeout(limit, sent).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(ProbeError::Timeout {
+                what: what.to_string(),
+                after: limit,
+            }),
+        };
+        if let Some(tape) = &self.tape {
+            tape.push(recorded(method, url, &result));
+        }
+        result
     }
 
     async fn read_capped(
@@ -229,36 +306,67 @@ impl Fetcher {
         }
         Ok(body)
     }
+}
 
-    async fn get_unbounded(
-        &self,
-        url: &str,
-        what: &str,
-        expect: Expect,
-        headers: HeaderMap,
-    ) -> Result<Vec<u8>, ProbeError> {
-        let response = self
-            .client
-            .get(url)
-            .header(reqwest::header::ACCEPT, expect.accept_header())
-            .headers(headers)
-            .timeout(self.limits.timeout)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e, what, self.limits.timeout))?;
-        let status = response.status().as_u16();
-        // Where a redirect chain ended, for messages: a sign-in page is recognizable by its URL.
-        let redirected = (response.url().as_str() != url).then(|| redact(response.url()));
-        if let Some(error) = classify_status(status, response.headers(), what, Utc::now()) {
-            return Err(error);
+/// The tape's form of one exchange's outcome.
+fn recorded(method: &str, url: &str, result: &Result<Answer, ProbeError>) -> Exchange {
+    let outcome = match result {
+        Ok(answer) => ExchangeOutcome::Answer(RecordedAnswer {
+            status: answer.status,
+            headers: answer
+                .headers
+                .iter()
+                .filter(|(name, _)| *name != reqwest::header::SET_COOKIE)
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_string(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: Body::new(answer.body.clone().unwrap_or_default()),
+            final_url: answer.redirected.clone(),
+        }),
+        Err(error) => ExchangeOutcome::Failed(error.clone()),
+    };
+    Exchange {
+        method: method.to_string(),
+        url: url.to_string(),
+        outcome,
+    }
+}
+
+/// Answers a request from the tape; a request the recording never made is drift (the channel
+/// or its config changed since), said plainly.
+fn replayed(tape: &Tape, method: &str, url: &str, what: &str) -> Result<Answer, ProbeError> {
+    match tape.answer(method, url) {
+        Some(ExchangeOutcome::Answer(answer)) => {
+            let mut headers = HeaderMap::new();
+            for (name, value) in &answer.headers {
+                if let (Ok(name), Ok(value)) = (
+                    reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                    reqwest::header::HeaderValue::from_str(value),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+            Ok(Answer {
+                status: answer.status,
+                headers,
+                redirected: answer.final_url,
+                body: Some(answer.body.bytes()),
+            })
         }
-        let media_type = media_type(response.headers());
-        let body = self.read_capped(response, what).await?;
-        gate(what, expect, media_type.as_deref(), &body).map_err(|error| match &redirected {
-            Some(to) => error.with_note(&format!("after a redirect to {to}")),
-            None => error,
-        })?;
-        Ok(body)
+        Some(ExchangeOutcome::Failed(error)) => Err(error),
+        None => Err(ProbeError::drift(
+            what,
+            format!(
+                "the archive holds no answer for {method} {}",
+                reqwest::Url::parse(url)
+                    .map(|u| redact(&u))
+                    .unwrap_or_else(|_| "that URL".to_string())
+            ),
+        )),
     }
 }
 

@@ -9,12 +9,14 @@
 //! Every upstream response is untrusted: [`http::Fetcher`] caps its size and time, gates its
 //! content type and classifies every failure, and the parsers are pure functions over bytes.
 
+pub mod clock;
 pub mod error;
 pub mod graph;
 pub mod http;
 pub mod model;
 pub mod social;
 pub mod status_site;
+pub mod tape;
 pub mod text;
 
 #[cfg(test)]

@@ -253,7 +253,7 @@ pub(crate) fn read_token_answer(
         text
     };
     if status == 429 || status >= 500 {
-        return Err(classify_status(status, headers, what, chrono::Utc::now())
+        return Err(classify_status(status, headers, what, crate::clock::now())
             .unwrap_or_else(|| ProbeError::drift(what, format!("HTTP {status}"))));
     }
     if (200..300).contains(&status) {
@@ -308,7 +308,7 @@ pub(crate) fn read_token_answer(
         });
     }
     if body.iter().all(u8::is_ascii_whitespace)
-        && let Some(error) = classify_status(status, headers, what, chrono::Utc::now())
+        && let Some(error) = classify_status(status, headers, what, crate::clock::now())
     {
         return Err(error);
     }

@@ -29,7 +29,6 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::Utc;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
@@ -255,7 +254,7 @@ impl Graph {
             issues: issues.map(|(items, _)| items),
             digest,
         };
-        assemble(&self.id, collected, Utc::now())
+        assemble(&self.id, collected, crate::clock::now())
     }
 
     /// Refuses to send anything while a `Retry-After` wait is running.

@@ -10,7 +10,7 @@ use super::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use governor::clock::FakeRelativeClock;
 use reqwest::header::RETRY_AFTER;
 

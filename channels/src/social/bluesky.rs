@@ -139,7 +139,7 @@ impl Bluesky {
     async fn run(&self) -> Result<Observation, ProbeError> {
         self.hold.check()?;
         let known: HashSet<String> = self.state().known.keys().cloned().collect();
-        let started = Utc::now();
+        let started = crate::clock::now();
         let oldest_wanted = TimeDelta::from_std(self.social.history)
             .ok()
             .and_then(|h| started.checked_sub_signed(h));

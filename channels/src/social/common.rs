@@ -174,7 +174,7 @@ pub async fn get(
 ) -> Result<RawResponse, ProbeError> {
     hold.check()?;
     let raw = fetcher.get_raw(url, what, expect, HeaderMap::new()).await?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let limit = rate_limit(&raw.headers, now);
     if raw.status == 429 {
         let error = classify_status(429, &raw.headers, what, now).unwrap_or_else(|| {
@@ -263,7 +263,7 @@ pub fn checked(
     expect: Expect,
     explain: impl FnOnce(u16, Option<ErrorEnvelope>, ProbeError) -> ProbeError,
 ) -> Result<RawResponse, ProbeError> {
-    if let Some(error) = classify_status(raw.status, &raw.headers, what, Utc::now()) {
+    if let Some(error) = classify_status(raw.status, &raw.headers, what, crate::clock::now()) {
         return Err(explain(raw.status, ErrorEnvelope::parse(&raw.body), error));
     }
     gate(what, expect, raw.media_type.as_deref(), &raw.body)?;
@@ -519,7 +519,7 @@ pub fn remember(
     settings: &SocialSettings,
     faults: Vec<Fault>,
 ) -> Observation {
-    let now = Utc::now();
+    let now = crate::clock::now();
     log.merge(posts);
     log.prune(now, settings);
     let mut o = observation(channel, log, now, settings);

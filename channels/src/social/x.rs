@@ -247,7 +247,10 @@ impl X {
                 id
             }
         };
-        let fetched = match self.timeline(&user_id, state.since_id, Utc::now()).await {
+        let fetched = match self
+            .timeline(&user_id, state.since_id, crate::clock::now())
+            .await
+        {
             Ok(fetched) => fetched,
             Err(error) => {
                 // A timeline that says the account is gone: look it up afresh next time.
@@ -404,7 +407,7 @@ impl X {
             .fetcher
             .get_raw(url.as_str(), what, Expect::Json, headers)
             .await?;
-        let now = Utc::now();
+        let now = crate::clock::now();
         let hold = self.holds.of(endpoint);
         if let Some(wait) = spent_limit(&raw.headers, now) {
             hold.hold_for(wait, "rate limit spent");

@@ -166,7 +166,12 @@ impl Channel for StatusSite {
             }));
             let (feed_mac, posts) = tokio::join!(feed, posts);
             let responses = SiteResponses { feed_mac, posts };
-            assemble(&self.id, &responses, Utc::now(), self.max_source_age)
+            assemble(
+                &self.id,
+                &responses,
+                crate::clock::now(),
+                self.max_source_age,
+            )
         })
     }
 }
