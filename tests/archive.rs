@@ -240,6 +240,21 @@ fn a_broken_archive_is_refused_naming_the_file_and_line() {
 }
 
 #[tokio::test]
+async fn a_replay_from_a_later_day_without_the_sign_in_still_replays_graph() {
+    // Drop the sign-in the archive holds, as when only a later day's files are replayed.
+    let mut records = archive::read(&fixture().0).expect("readable");
+    for record in &mut records {
+        record.exchanges.retain(|e| e.method != "POST");
+    }
+    let replay = tokio::task::spawn_blocking(move || archive::replay(fixture_config(), records))
+        .await
+        .expect("joined")
+        .expect("replayed");
+    assert!(replay.differences.is_empty(), "{:?}", replay.differences);
+    assert_eq!(replay.changes.len(), 15);
+}
+
+#[tokio::test]
 async fn an_abandoned_probe_replays_as_a_timeout_and_unknown_channels_are_named() {
     let mut records = archive::read(&fixture().0).expect("readable");
     // The site's last probe never finished (the schedule's deadline), and a channel the

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use crate::error::{ProbeError, humanize};
-use crate::tape::{Body, Exchange, ExchangeOutcome, RecordedAnswer, Tape, TapeMode};
+use crate::tape::{self, Body, Exchange, ExchangeOutcome, RecordedAnswer, Tape, TapeMode};
 
 /// The limits every request of a channel runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,9 +337,13 @@ fn recorded(method: &str, url: &str, result: &Result<Answer, ProbeError>) -> Exc
 }
 
 /// Answers a request from the tape; a request the recording never made is drift (the channel
-/// or its config changed since), said plainly.
+/// or its config changed since), said plainly — except a sign-in, which gets a stand-in token.
 fn replayed(tape: &Tape, method: &str, url: &str, what: &str) -> Result<Answer, ProbeError> {
-    match tape.answer(method, url) {
+    let outcome = match tape.answer(method, url) {
+        None if method == "POST" => Some(ExchangeOutcome::Answer(tape::sign_in_stand_in())),
+        outcome => outcome,
+    };
+    match outcome {
         Some(ExchangeOutcome::Answer(answer)) => {
             let mut headers = HeaderMap::new();
             for (name, value) in &answer.headers {

@@ -104,6 +104,20 @@ impl Body {
     }
 }
 
+/// What a replay answers a sign-in (the only POST a channel makes) the archive does not hold,
+/// as when a replay starts from a later day's file than the one with the token request: a token
+/// answer like every recorded one, whose token is [`REDACTED`] anyway.
+pub fn sign_in_stand_in() -> RecordedAnswer {
+    RecordedAnswer {
+        status: 200,
+        headers: vec![("content-type".to_string(), "application/json".to_string())],
+        body: Body::Text(format!(
+            r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{REDACTED}"}}"#
+        )),
+        final_url: None,
+    }
+}
+
 /// The exchanges of one channel: appended to while recording, answered from while replaying.
 #[derive(Debug)]
 pub struct Tape {
