@@ -20,6 +20,7 @@ use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
 use crate::simulator::{self, GraphScenario, Scenario, SocialScenario, SocialSim};
 use crate::status::{self, StatusDocument};
+use crate::store::{self, Recorder, Snapshot, SqliteStore, Store};
 use crate::web::{self, WebState};
 
 /// Exit codes of `status` (Nagios plugin convention).
@@ -391,6 +392,8 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     };
     let client = engine::http_client().context("building the HTTP client")?;
     let listener = bind_api(config.server.listen, "server.listen").await?;
+    let store = SqliteStore::open(&config.store.path, config.store.retention).await?;
+    let snapshot = store.load().await?;
     let archive = match &config.archive {
         Some(dir) => {
             Some(Archive::open(dir).context("cannot record upstream answers ([archive] path)")?)
@@ -398,7 +401,7 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         None => None,
     };
     let config = Arc::new(config);
-    let engine = match &archive {
+    let mut engine = match &archive {
         Some(archive) => Engine::with_builder(config, |channel| {
             archive.recording_channel(channel, &client)
         }),
@@ -417,8 +420,18 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
             archive.dir().display()
         );
     }
-    let api = Api::serve(listener)?;
-    watch(engine, crate::signal::shutdown(), &api.state).await;
+    let state = WebState::new();
+    let baseline = restore(&mut engine, &snapshot, &store, &state);
+    let api = Api::serve(listener, state)?;
+    let recorder = Recorder::new(Arc::new(store), &snapshot);
+    watch_with(
+        engine,
+        crate::signal::shutdown(),
+        &api.state,
+        Some(recorder),
+        baseline,
+    )
+    .await;
     say("stopping: signal received");
     api.stop().await;
     if let Some(archive) = archive {
@@ -458,6 +471,44 @@ async fn replay(path: &Path, dir: &Path, json: bool) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// Puts the stored last-known state back into the engine, publishes it at once (resolved now,
+/// so channels are fresh or stale by their real age) and says what was restored. Returns the
+/// last published document: the baseline the first round is diffed against, so what was
+/// announced before the restart is not announced again.
+fn restore(
+    engine: &mut Engine,
+    snapshot: &Snapshot,
+    store: &SqliteStore,
+    web: &WebState,
+) -> Option<Arc<StatusDocument>> {
+    for skipped in &snapshot.skipped {
+        tracing::warn!(store = %store.location(), skipped, "a stored row could not be read back");
+    }
+    if snapshot.is_empty() {
+        say(&format!(
+            "no stored state in {}: starting fresh",
+            store.location()
+        ));
+        return None;
+    }
+    let channels = engine.restore(snapshot);
+    let now = Utc::now();
+    let targets = engine.peek(now);
+    let restored = Arc::new(engine.document(targets, now));
+    web.metrics().observe_document(&restored);
+    web.publish(Arc::clone(&restored), &[]);
+    let baseline = snapshot.document.clone().map(Arc::new);
+    let ongoing = baseline
+        .as_deref()
+        .map(store::ongoing_incidents)
+        .unwrap_or(0);
+    say(&format!(
+        "restored last-known state from {}: {channels} channel(s), {ongoing} ongoing incident(s)",
+        store.location()
+    ));
+    baseline
+}
+
 /// Binds the HTTP API's address before anything else starts, so a taken port is an error at
 /// start-up that names the address and where it was configured, not a silent missing API.
 async fn bind_api(listen: SocketAddr, setting: &str) -> anyhow::Result<tokio::net::TcpListener> {
@@ -474,11 +525,10 @@ struct Api {
 
 impl Api {
     /// Starts serving on `listener` and says where.
-    fn serve(listener: tokio::net::TcpListener) -> anyhow::Result<Api> {
+    fn serve(listener: tokio::net::TcpListener, state: WebState) -> anyhow::Result<Api> {
         let addr = listener
             .local_addr()
             .context("reading the HTTP API's bound address")?;
-        let state = WebState::new();
         let app = web::router(state.clone());
         let closing = state.clone();
         let server = tokio::spawn(async move {
@@ -515,11 +565,26 @@ fn say(line: &str) {
 /// The schedule loop shared by `run` and `demo`: probes on schedule, resolves after every
 /// outcome and every second (so staleness shows without a probe), prints the full picture once
 /// every channel has answered once, then each change, until `stop` completes. Every resolved
-/// document and every change is also published to `web`, for the HTTP API.
+/// document and every change is also published to `web`, for the HTTP API. Nothing is stored
+/// (`demo`); see [`watch_with`].
 pub async fn watch(
+    engine: Engine,
+    stop: impl Future<Output = ()>,
+    web: &WebState,
+) -> StatusDocument {
+    watch_with(engine, stop, web, None, None).await
+}
+
+/// [`watch`] with persistence (`run`). With a `store`, each round's changes are committed
+/// before they are announced, and the store is flushed and closed at the end. With a `baseline` (the document published before a
+/// restart), the first round is diffed against it instead of printed whole, so what was already
+/// announced is not announced again.
+pub async fn watch_with(
     mut engine: Engine,
     stop: impl Future<Output = ()>,
     web: &WebState,
+    mut store: Option<Recorder>,
+    baseline: Option<Arc<StatusDocument>>,
 ) -> StatusDocument {
     let (sender, mut reports) = mpsc::channel::<ProbeReport>(64);
     let hosts = engine::HostLimits::new(engine.config().scheduler.probes_per_host);
@@ -530,7 +595,8 @@ pub async fn watch(
         .filter(|c| c.channel.is_some())
         .map(|c| c.config.id.clone())
         .collect();
-    let mut shown: Option<Arc<StatusDocument>> = None;
+    let mut shown: Option<Arc<StatusDocument>> = baseline;
+    let mut first = true;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // With no enabled channel there is no sender; keep resolving (everything stays visible as
     // disabled) until told to stop.
@@ -556,25 +622,38 @@ pub async fn watch(
         let targets = engine.resolve(now);
         let document = Arc::new(engine.document(targets, now));
         let changes = match &shown {
-            None => {
-                say("first round complete:");
-                print!("{}", indent(&document.render_table()));
-                Vec::new()
-            }
-            Some(before) => {
-                let changes = status::changes(before, &document);
-                for change in &changes {
-                    say(&change.text);
-                }
-                changes
-            }
+            None => Vec::new(),
+            Some(before) => status::changes(before, &document),
         };
+        if let Some(recorder) = &mut store
+            && let Some(notice) = recorder
+                .record(engine.records(), engine.memory(), &document, &changes)
+                .await
+        {
+            say(&notice);
+        }
+        if shown.is_none() {
+            say("first round complete:");
+            print!("{}", indent(&document.render_table()));
+        } else if first {
+            say(&format!(
+                "first round complete: {} change(s) since the restored state",
+                changes.len()
+            ));
+        }
+        first = false;
+        for change in &changes {
+            say(&change.text);
+        }
         web.metrics().observe_document(&document);
         web.publish(Arc::clone(&document), &changes);
         shown = Some(document);
     }
     for task in tasks {
         task.abort();
+    }
+    if let Some(recorder) = store {
+        recorder.close().await;
     }
     let now = Utc::now();
     let targets = engine.resolve(now);
@@ -680,7 +759,7 @@ async fn demo(speed: u32, listen: SocketAddr) -> anyhow::Result<u8> {
     println!(
         "  Verdicts say where they come from and how sure we are; nothing is green without an explicit statement."
     );
-    let api = Api::serve(listener)?;
+    let api = Api::serve(listener, WebState::new())?;
     println!();
     let steps = [
         Step {

@@ -75,8 +75,12 @@ pub struct ServerConfig {
 /// `[store]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
-    /// The embedded database file.
+    /// The embedded database file (relative paths are taken from the working directory).
     pub path: PathBuf,
+    /// How long observation history and resolution transitions are kept. Channel state, the
+    /// resolver's memory and the last published document are kept whatever their age: they are
+    /// what a restart restores.
+    pub retention: Duration,
 }
 
 /// `[scheduler]`.
@@ -91,6 +95,9 @@ pub struct SchedulerConfig {
 /// The default of `[scheduler] probes_per_host`: far above what one host sees from a normal
 /// config (1,000 tenants at 60 s is 17 a second on Graph), low enough to spread a herd.
 pub const DEFAULT_PROBES_PER_HOST: u32 = 100;
+
+/// The default `[store] retention`: a month of history covers a post-incident review.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// One `[[channels]]` entry.
 #[derive(Debug, Clone)]
@@ -265,6 +272,8 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
+    retention: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -444,6 +453,17 @@ pub fn parse(
             );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
+    let retention = raw.store.retention.unwrap_or(DEFAULT_RETENTION);
+    if retention < Duration::from_secs(60) {
+        error(
+            "store.retention".into(),
+            format!(
+                "{} is too short: history would vanish between rounds; use at least \"1m\" \
+                 (the default is \"30d\")",
+                humantime::format_duration(retention)
+            ),
+        );
+    }
     let policy = Policy {
         fail_threshold: raw.resolver.fail_threshold.unwrap_or(1),
         recover_threshold: raw.resolver.recover_threshold.unwrap_or(2),
@@ -618,6 +638,7 @@ pub fn parse(
                 .store
                 .path
                 .unwrap_or_else(|| PathBuf::from("statusmon.db")),
+            retention,
         },
         policy,
         scheduler,

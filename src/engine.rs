@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use crate::config::{ChannelConfig, ChannelSettings, Config};
 use crate::resolver::{self, ChannelRecord, TargetMemory, TargetResolution};
 use crate::status::StatusDocument;
+use crate::store::Snapshot;
 
 /// The `User-Agent` of every upstream request, so operators upstream can tell who is asking.
 pub const USER_AGENT: &str = concat!("statusmon/", env!("CARGO_PKG_VERSION"));
@@ -188,6 +189,47 @@ impl Engine {
     /// The channel records.
     pub fn records(&self) -> &BTreeMap<String, ChannelRecord> {
         &self.records
+    }
+
+    /// The resolver's memory, per target id.
+    pub fn memory(&self) -> &BTreeMap<String, TargetMemory> {
+        &self.memory
+    }
+
+    /// Puts a stored last-known state back: each configured channel's last observation, error
+    /// and failing-since time, and each configured target's resolver memory. Ids the config no
+    /// longer has are ignored. States then follow from ages as usual, so an old observation is
+    /// `stale`, never `fresh`. Returns how many channels were restored.
+    pub fn restore(&mut self, snapshot: &Snapshot) -> usize {
+        let mut restored = 0;
+        for stored in &snapshot.channels {
+            let Some(record) = self.records.get_mut(&stored.id) else {
+                continue;
+            };
+            record.observation = stored.observation.clone().map(Arc::new);
+            record.error = stored.error.clone();
+            record.failing_since = stored.failing_since;
+            restored += 1;
+        }
+        for target in &self.config.targets {
+            if let Some(memory) = snapshot.memory.get(&target.id) {
+                self.memory.insert(target.id.clone(), memory.clone());
+            }
+        }
+        restored
+    }
+
+    /// Resolves every target at `now` without carrying the memory forward: the picture as it
+    /// stands, for showing the restored state before any probe has answered.
+    pub fn peek(&self, now: DateTime<Utc>) -> Vec<TargetResolution> {
+        self.config
+            .targets
+            .iter()
+            .map(|target| {
+                let memory = self.memory.get(&target.id).cloned().unwrap_or_default();
+                resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now).0
+            })
+            .collect()
     }
 
     /// Records one probe outcome.

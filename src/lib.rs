@@ -10,4 +10,5 @@ pub mod resolver;
 pub mod signal;
 pub mod simulator;
 pub mod status;
+pub mod store;
 pub mod web;

@@ -9,14 +9,15 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statusmon_channels::{ErrorClass, Health, ProbeError};
 
 use crate::engine::LiveChannel;
 use crate::resolver::{ChannelRecord, ChannelState, TargetResolution, Visibility};
 
-/// The status document.
-#[derive(Debug, Clone, Serialize)]
+/// The status document. It also deserializes, because the store keeps the last published one
+/// as the baseline a restarted daemon diffs its first round against.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusDocument {
     /// When it was made.
     pub generated_at: DateTime<Utc>,
@@ -27,7 +28,7 @@ pub struct StatusDocument {
 }
 
 /// One channel's own health.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChannelReport {
     /// Channel id.
     pub id: String,
@@ -50,7 +51,7 @@ pub struct ChannelReport {
 }
 
 /// An error as shown to users.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorReport {
     /// Contract class.
     pub class: ErrorClass,
@@ -71,7 +72,7 @@ impl From<&ProbeError> for ErrorReport {
 }
 
 /// A failed part of a partial answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultReport {
     /// The services it concerns.
     pub services: Vec<String>,
@@ -81,6 +82,12 @@ pub struct FaultReport {
 }
 
 impl StatusDocument {
+    /// Whether two documents say the same thing, whenever they were made: the store writes a
+    /// document only when this is false, since the loop resolves every second.
+    pub fn same_picture(&self, other: &StatusDocument) -> bool {
+        self.targets == other.targets && self.channels == other.channels
+    }
+
     /// Assembles the document.
     pub fn new(
         now: DateTime<Utc>,

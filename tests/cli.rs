@@ -188,6 +188,8 @@ async fn run_until(config: &std::path::Path, until: &str) -> (String, Option<i32
     let mut child = tokio::process::Command::new(bin())
         .args(["run", "--config"])
         .arg(config)
+        // The store's default path is relative: keep it in the test's directory.
+        .current_dir(config.parent().expect("the config is in a directory"))
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -19,4 +19,5 @@ mod simulator;
 mod simulator_graph;
 mod simulator_social;
 mod social;
+mod store;
 mod web;

@@ -491,6 +491,7 @@ async fn run_serves_the_api_and_readyz_follows_the_primary() {
     let mut child = tokio::process::Command::new(bin())
         .args(["run", "--config"])
         .arg(&path)
+        .current_dir(dir.path())
         .env(SECRET_VAR, simulator::SIM_CLIENT_SECRET)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -617,6 +618,7 @@ async fn run_says_which_address_it_cannot_serve_on() {
         tokio::process::Command::new(bin())
             .args(["run", "--config"])
             .arg(&path)
+            .current_dir(dir.path())
             .output(),
     )
     .await

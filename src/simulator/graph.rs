@@ -576,6 +576,7 @@ enum Situation {
     Healthy,
     Advisory,
     Incident,
+    Restored,
     UnknownEnum,
 }
 
@@ -594,6 +595,7 @@ impl TenantData {
         let situation = match call.scenario {
             GraphScenario::Advisory | GraphScenario::PascalCase => Situation::Advisory,
             GraphScenario::Incident => Situation::Incident,
+            GraphScenario::IncidentRestored => Situation::Restored,
             GraphScenario::DriftUnknownEnum => Situation::UnknownEnum,
             _ => Situation::Healthy,
         };
@@ -632,7 +634,7 @@ impl TenantData {
     /// The service that is not operational, with its status.
     fn affected(&self) -> Option<(&'static str, &'static str)> {
         match self.situation {
-            Situation::Healthy => None,
+            Situation::Healthy | Situation::Restored => None,
             Situation::Advisory => Some(("Exchange", "serviceDegradation")),
             Situation::Incident => Some(("microsoftteams", "serviceInterruption")),
             Situation::UnknownEnum => Some(("SharePoint", UNKNOWN_STATUS)),
@@ -682,6 +684,7 @@ impl TenantData {
             Situation::Healthy => {}
             Situation::Advisory => issues.push(self.open_advisory()),
             Situation::Incident => issues.push(self.open_incident()),
+            Situation::Restored => issues.push(self.restored_incident()),
             Situation::UnknownEnum => issues.push(self.open_unknown()),
         }
         issues.extend(self.history());
@@ -789,6 +792,28 @@ impl TenantData {
                 ),
             ],
         }
+    }
+
+    /// The open incident once Microsoft closes it: same id, resolved, with a final post.
+    fn restored_incident(&self) -> Issue {
+        let mut issue = self.open_incident();
+        let end = self.ago(1, 0);
+        issue.end_date_time = Some(graph_time(end));
+        issue.last_modified_date_time = graph_time(end);
+        issue.status = self.word("serviceRestored");
+        issue.is_resolved = true;
+        issue.posts.push(self.post(
+            end,
+            "regular",
+            format!(
+                "Title: {}\n\nUser impact: Users couldn't join meetings or send and receive \
+                 chat messages in Microsoft Teams.\n\nFinal status: We've confirmed that \
+                 redirecting the remaining traffic resolved the issue.\n\nEnd time: {}",
+                issue.title,
+                when(end)
+            ),
+        ));
+        issue
     }
 
     fn open_unknown(&self) -> Issue {

@@ -174,6 +174,9 @@ pub enum GraphScenario {
     Advisory,
     /// Microsoft Teams in `serviceInterruption` with an open incident (`TM…`) and several posts.
     Incident,
+    /// What follows `Incident`: Microsoft Teams `serviceOperational` again and the same issue
+    /// (`TM…`) resolved (`serviceRestored`) with a final post.
+    IncidentRestored,
     /// The `advisory` data with enum values in PascalCase, as Microsoft's doc examples print them.
     PascalCase,
     /// Graph calls answer 429 `TooManyRequests` with a fractional `Retry-After` (`2.128`).
@@ -202,6 +205,7 @@ impl GraphScenario {
         GraphScenario::Healthy,
         GraphScenario::Advisory,
         GraphScenario::Incident,
+        GraphScenario::IncidentRestored,
         GraphScenario::PascalCase,
         GraphScenario::Throttled,
         GraphScenario::AuthBadSecret,
@@ -220,6 +224,7 @@ impl GraphScenario {
             GraphScenario::Healthy => "healthy",
             GraphScenario::Advisory => "advisory",
             GraphScenario::Incident => "incident",
+            GraphScenario::IncidentRestored => "incident-restored",
             GraphScenario::PascalCase => "pascal-case",
             GraphScenario::Throttled => "throttled",
             GraphScenario::AuthBadSecret => "auth-bad-secret",
@@ -242,6 +247,9 @@ impl GraphScenario {
             }
             GraphScenario::Incident => {
                 "Microsoft Teams in serviceInterruption with an open incident (TM…) and several posts"
+            }
+            GraphScenario::IncidentRestored => {
+                "after incident: Microsoft Teams operational again, its issue (TM…) resolved as serviceRestored"
             }
             GraphScenario::PascalCase => {
                 "the advisory data with PascalCase enum values, as Microsoft's doc examples print them"

@@ -1,0 +1,468 @@
+//! The store: what `statusmon run` keeps on disk so a restart neither forgets an ongoing incident
+//! nor announces it again, plus the history a post-incident review reads.
+//!
+//! [`Store`] is the contract (SQLite today in [`sqlite`], PostgreSQL later); its types carry plain
+//! values and unix-millisecond times, nothing backend-specific. [`Recorder`] sits on the `watch`
+//! loop's side: it compares each round with what it last wrote and hands the store only what
+//! changed, so a loop that resolves every second does not write every second.
+
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use statusmon_channels::{Observation, ProbeError};
+
+use crate::resolver::{ChannelRecord, IncidentResolution, TargetMemory};
+use crate::status::{Change, StatusDocument};
+
+pub use sqlite::SqliteStore;
+
+/// Why the store could not do what was asked. Backend errors are boxed so the trait does not
+/// name a driver.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or read at start-up (missing directory, permissions, not
+    /// a database, corrupt).
+    #[error("cannot open the store {}: {source}", path.display())]
+    Open {
+        /// The configured path.
+        path: PathBuf,
+        /// What the database said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The database was written by a newer statusmon, whose schema this one does not know.
+    #[error(
+        "the store {} has schema version {found}, but this statusmon knows versions up to \
+         {known}: run a newer statusmon, or point [store] path at another file",
+        path.display()
+    )]
+    TooNew {
+        /// The configured path.
+        path: PathBuf,
+        /// The database's `user_version`.
+        found: i64,
+        /// The newest version this build can migrate to.
+        known: i64,
+    },
+    /// A schema migration failed (it was rolled back).
+    #[error("cannot migrate the store {} to schema version {version}: {source}", path.display())]
+    Migrate {
+        /// The configured path.
+        path: PathBuf,
+        /// The version being applied.
+        version: i64,
+        /// What the database said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A read or write failed at run time.
+    #[error("store {what} failed: {source}")]
+    Backend {
+        /// What was being done.
+        what: &'static str,
+        /// What the database said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A value could not be turned into JSON.
+    #[error("cannot encode {what} for the store: {source}")]
+    Encode {
+        /// What was being encoded.
+        what: &'static str,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The store has been closed (or its writer thread ended), so nothing more can be done.
+    #[error("the store is closed")]
+    Closed,
+    /// A write did not finish in time; it may still be committed later.
+    #[error("the store did not answer within {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+}
+
+/// One channel's last-known state: what restores a [`ChannelRecord`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredChannel {
+    /// Channel id.
+    pub id: String,
+    /// The last successful observation (its `observed_at` is the last success).
+    pub observation: Option<Observation>,
+    /// When the current run of failures began.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The latest probe's error, if it failed.
+    pub error: Option<ProbeError>,
+}
+
+impl StoredChannel {
+    /// The storable state of a channel record.
+    pub fn from_record(record: &ChannelRecord) -> Self {
+        StoredChannel {
+            id: record.id.clone(),
+            observation: record.observation.as_deref().cloned(),
+            failing_since: record.failing_since,
+            error: record.error.clone(),
+        }
+    }
+}
+
+/// Everything a restart restores.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Per channel, its last-known state.
+    pub channels: Vec<StoredChannel>,
+    /// Per target id, the resolver's memory (hysteresis, last-known verdicts).
+    pub memory: BTreeMap<String, TargetMemory>,
+    /// The last published document: the baseline the first round after a restart is diffed
+    /// against.
+    pub document: Option<StatusDocument>,
+    /// Rows that could not be read back (e.g. written by an older format) and were skipped.
+    pub skipped: Vec<String>,
+}
+
+impl Snapshot {
+    /// Whether there is nothing to restore (a new database).
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty() && self.memory.is_empty() && self.document.is_none()
+    }
+}
+
+/// An incident as the store keeps it, upserted whenever the published picture of it changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentUpdate {
+    /// The target it was resolved for.
+    pub target: String,
+    /// The incident, merged across the target's channels.
+    pub incident: IncidentResolution,
+    /// Whether the latest document still lists it (an incident drops out of the document when
+    /// its channels stop reporting it or stop being fresh).
+    pub listed: bool,
+}
+
+/// What one resolved round changed: written in one transaction.
+#[derive(Debug, Clone)]
+pub struct Round {
+    /// When the round was resolved.
+    pub at: DateTime<Utc>,
+    /// Channels whose state changed since the last write.
+    pub channels: Vec<StoredChannel>,
+    /// Targets whose resolver memory changed.
+    pub memory: Vec<(String, TargetMemory)>,
+    /// The document, when it says something new.
+    pub document: Option<Arc<StatusDocument>>,
+    /// Incidents that appeared, changed or dropped out.
+    pub incidents: Vec<IncidentUpdate>,
+    /// The resolution transitions announced this round (with when each was seen).
+    pub changes: Vec<(DateTime<Utc>, Change)>,
+}
+
+impl Round {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+            && self.memory.is_empty()
+            && self.document.is_none()
+            && self.incidents.is_empty()
+            && self.changes.is_empty()
+    }
+}
+
+/// One row of observation history: a probe outcome that differed (digest or error class) from
+/// the channel's previous row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    /// Channel id.
+    pub channel: String,
+    /// When it was observed (or, for a failure, when the round recorded it).
+    pub at: DateTime<Utc>,
+    /// The payload digest of a successful probe.
+    pub digest: Option<String>,
+    /// The error class of a failed probe.
+    pub error_class: Option<String>,
+    /// The error message of a failed probe.
+    pub error_message: Option<String>,
+    /// The observation, as JSON, of a successful probe.
+    pub observation: Option<String>,
+}
+
+/// One announced resolution change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRow {
+    /// When it was seen.
+    pub at: DateTime<Utc>,
+    /// The target it concerns, if any.
+    pub target: Option<String>,
+    /// The channel it concerns, if any.
+    pub channel: Option<String>,
+    /// The sentence `run` printed.
+    pub text: String,
+}
+
+/// One incident row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredIncident {
+    /// Target id.
+    pub target: String,
+    /// Incident id (Microsoft's, or our stable key).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Affected service.
+    pub service: Option<String>,
+    /// Classification (`incident`, `advisory`, `unknown`).
+    pub classification: String,
+    /// The upstream status word.
+    pub status: String,
+    /// Whether its source says it is over.
+    pub resolved: bool,
+    /// Whether the latest document lists it.
+    pub listed: bool,
+    /// The channels that reported it, in priority order.
+    pub sources: Vec<String>,
+    /// When we first saw it.
+    pub first_seen: DateTime<Utc>,
+    /// When its row last changed.
+    pub last_updated: DateTime<Utc>,
+    /// When we first saw it reported resolved.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// The persistence the daemon needs, independent of the database behind it. Every method is
+/// async so a network database fits; implementations must write a [`Round`] atomically.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Where the data lives, for messages ("statusmon.db").
+    fn location(&self) -> String;
+    /// Reads what a restart restores.
+    fn load(&self) -> BoxFuture<'_, Result<Snapshot, StoreError>>;
+    /// Writes one round, all or nothing.
+    fn record(&self, round: Round) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Observation history, oldest first; of one channel or of all.
+    fn history(
+        &self,
+        channel: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<HistoryRow>, StoreError>>;
+    /// Announced transitions, oldest first.
+    fn transitions(&self) -> BoxFuture<'_, Result<Vec<TransitionRow>, StoreError>>;
+    /// Every kept incident, by target then first seen.
+    fn incidents(&self) -> BoxFuture<'_, Result<Vec<StoredIncident>, StoreError>>;
+    /// Deletes history, transitions and no-longer-listed incidents older than the retention
+    /// before `now`; returns how many rows went. Channel state and memory are never pruned.
+    fn prune(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Finishes every write already asked for and closes the database.
+    fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+}
+
+/// How long the loop waits for one round to be written before it carries on without it: a
+/// stuck disk must not stop probing.
+pub const WRITE_LIMIT: Duration = Duration::from_secs(10);
+
+/// At most this many unwritten transitions are kept for the next attempt while writes fail.
+const PENDING_LIMIT: usize = 10_000;
+
+/// The `watch` loop's side of the store: remembers what it last wrote and sends only the
+/// difference, keeps transitions of failed writes for the next round, and reports a failing
+/// store once (and its recovery), never stopping the loop.
+#[derive(Debug)]
+pub struct Recorder {
+    store: Arc<dyn Store>,
+    channels: BTreeMap<String, StoredChannel>,
+    memory: BTreeMap<String, TargetMemory>,
+    document: Option<Arc<StatusDocument>>,
+    pending: Vec<(DateTime<Utc>, Change)>,
+    failing: bool,
+}
+
+impl Recorder {
+    /// A recorder that starts from what was restored, so an unchanged restart writes nothing.
+    pub fn new(store: Arc<dyn Store>, restored: &Snapshot) -> Self {
+        Recorder {
+            store,
+            channels: restored
+                .channels
+                .iter()
+                .map(|c| (c.id.clone(), c.clone()))
+                .collect(),
+            memory: restored.memory.clone(),
+            document: restored.document.clone().map(Arc::new),
+            pending: Vec::new(),
+            failing: false,
+        }
+    }
+
+    /// The store it writes to.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Builds the round that brings the store up to date with this resolution.
+    pub fn round(
+        &self,
+        records: &BTreeMap<String, ChannelRecord>,
+        memory: &BTreeMap<String, TargetMemory>,
+        document: &Arc<StatusDocument>,
+        changes: &[Change],
+    ) -> Round {
+        let channels = records
+            .values()
+            .filter(|record| match self.channels.get(&record.id) {
+                Some(written) => !same_channel(written, record),
+                None => true,
+            })
+            .map(StoredChannel::from_record)
+            .collect();
+        let memory = memory
+            .iter()
+            .filter(|(id, m)| self.memory.get(*id) != Some(*m))
+            .map(|(id, m)| (id.clone(), m.clone()))
+            .collect();
+        let new_document = match &self.document {
+            Some(written) if written.same_picture(document) => None,
+            _ => Some(Arc::clone(document)),
+        };
+        let incidents = match &new_document {
+            Some(new) => incident_updates(self.document.as_deref(), new),
+            None => Vec::new(),
+        };
+        let mut all_changes = self.pending.clone();
+        all_changes.extend(
+            changes
+                .iter()
+                .map(|change| (document.generated_at, change.clone())),
+        );
+        Round {
+            at: document.generated_at,
+            channels,
+            memory,
+            document: new_document,
+            incidents,
+            changes: all_changes,
+        }
+    }
+
+    /// Writes what changed this round, waiting (at most [`WRITE_LIMIT`]) for the commit, so a
+    /// change is in the store before it is announced. Returns a line worth printing when the
+    /// store starts or stops failing.
+    pub async fn record(
+        &mut self,
+        records: &BTreeMap<String, ChannelRecord>,
+        memory: &BTreeMap<String, TargetMemory>,
+        document: &Arc<StatusDocument>,
+        changes: &[Change],
+    ) -> Option<String> {
+        let round = self.round(records, memory, document, changes);
+        if round.is_empty() {
+            return None;
+        }
+        let written = round.clone();
+        let outcome = match tokio::time::timeout(WRITE_LIMIT, self.store.record(round)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(StoreError::Timeout(WRITE_LIMIT)),
+        };
+        match outcome {
+            Ok(()) => {
+                for channel in written.channels {
+                    self.channels.insert(channel.id.clone(), channel);
+                }
+                self.memory.extend(written.memory);
+                if let Some(document) = written.document {
+                    self.document = Some(document);
+                }
+                self.pending.clear();
+                if std::mem::take(&mut self.failing) {
+                    tracing::info!(store = %self.store.location(), "store writes work again");
+                    return Some(format!("store {}: writing again", self.store.location()));
+                }
+                None
+            }
+            Err(error) => {
+                tracing::warn!(store = %self.store.location(), %error, "store write failed");
+                self.pending = written.changes;
+                let excess = self.pending.len().saturating_sub(PENDING_LIMIT);
+                self.pending.drain(..excess);
+                if self.failing {
+                    return None;
+                }
+                self.failing = true;
+                Some(format!(
+                    "store {}: cannot write ({error}); probing goes on, the next round retries",
+                    self.store.location()
+                ))
+            }
+        }
+    }
+
+    /// Waits for every write to be committed and closes the store.
+    pub async fn close(self) {
+        if let Err(error) = self.store.close().await {
+            tracing::warn!(store = %self.store.location(), %error, "closing the store failed");
+        }
+    }
+}
+
+/// Whether a record still matches what was written (compared without serializing: the last
+/// success time stands for the observation, since a new observation always has a new time).
+fn same_channel(written: &StoredChannel, record: &ChannelRecord) -> bool {
+    written.observation.as_ref().map(|o| o.observed_at) == record.last_success()
+        && written.failing_since == record.failing_since
+        && written.error == record.error
+}
+
+/// The incidents that appeared, changed or dropped out between two documents.
+fn incident_updates(
+    before: Option<&StatusDocument>,
+    after: &StatusDocument,
+) -> Vec<IncidentUpdate> {
+    let mut updates = Vec::new();
+    for target in &after.targets {
+        let old = before.and_then(|d| d.targets.iter().find(|t| t.id == target.id));
+        for incident in &target.incidents {
+            let previous = old.and_then(|t| t.incidents.iter().find(|i| i.id == incident.id));
+            if previous != Some(incident) {
+                updates.push(IncidentUpdate {
+                    target: target.id.clone(),
+                    incident: incident.clone(),
+                    listed: true,
+                });
+            }
+        }
+        for gone in old
+            .iter()
+            .flat_map(|t| &t.incidents)
+            .filter(|i| !target.incidents.iter().any(|n| n.id == i.id))
+        {
+            updates.push(IncidentUpdate {
+                target: target.id.clone(),
+                incident: gone.clone(),
+                listed: false,
+            });
+        }
+    }
+    updates
+}
+
+/// Counts the ongoing (listed, not resolved) incidents of a document, for the restore line.
+pub fn ongoing_incidents(document: &StatusDocument) -> usize {
+    document
+        .targets
+        .iter()
+        .flat_map(|t| &t.incidents)
+        .filter(|i| !i.resolved)
+        .count()
+}
+
+/// Unix milliseconds: how times are stored (portable to any SQL database).
+pub fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+/// Back from unix milliseconds; out-of-range values (a damaged row) become `None`.
+pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+}
