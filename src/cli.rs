@@ -423,6 +423,7 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     let state = WebState::new();
     let baseline = restore(&mut engine, &snapshot, &store, &state);
     let api = Api::serve(listener, state)?;
+    println!("{}", dashboard_line(api.addr));
     let recorder = Recorder::new(Arc::new(store), &snapshot);
     watch_with(
         engine,
@@ -517,8 +518,14 @@ async fn bind_api(listen: SocketAddr, setting: &str) -> anyhow::Result<tokio::ne
         .with_context(|| format!("cannot serve the HTTP API on {listen} ({setting})"))
 }
 
+/// The line that tells a person where the dashboard is.
+fn dashboard_line(addr: SocketAddr) -> String {
+    format!("open http://{addr}/ to watch the dashboard")
+}
+
 /// The HTTP API running in the background of `run` and `demo`.
 struct Api {
+    addr: SocketAddr,
     state: WebState,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -539,7 +546,11 @@ impl Api {
         println!(
             "serving the HTTP API on http://{addr} (/api/v1/status, /api/v1/events, /readyz, /metrics)"
         );
-        Ok(Api { state, server })
+        Ok(Api {
+            addr,
+            state,
+            server,
+        })
     }
 
     /// Ends the event streams and the server, letting requests in flight finish (briefly).
@@ -742,6 +753,10 @@ struct Step {
 
 async fn demo(speed: u32, listen: SocketAddr) -> anyhow::Result<u8> {
     let listener = bind_api(listen, "--listen").await?;
+    let addr = listener
+        .local_addr()
+        .context("reading the HTTP API's bound address")?;
+    println!("{}\n", dashboard_line(addr));
     let sim = simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), Scenario::Healthy)
         .await
         .context("starting the simulator on 127.0.0.1")?;

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod classify_cmd;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod metrics;
 pub mod resolver;

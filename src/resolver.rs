@@ -267,6 +267,23 @@ pub struct IncidentResolution {
     pub sources: Vec<String>,
     /// Latest text, as plain text.
     pub summary: Option<String>,
+    /// What each reporting channel itself last said about it (the fields above keep only the
+    /// winner's words), so a timeline can show every channel's post.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub updates: Vec<IncidentUpdate>,
+}
+
+/// One channel's own latest word on an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentUpdate {
+    /// The channel that said it.
+    pub channel: String,
+    /// When it says it was last updated, if it says.
+    pub at: Option<DateTime<Utc>>,
+    /// Its own status word.
+    pub status: String,
+    /// Its latest text, as plain text.
+    pub text: Option<String>,
 }
 
 /// The Microsoft 365 admin center as seen from this target.
@@ -320,6 +337,9 @@ pub struct TargetResolution {
     pub admin_plane: AdminPlane,
     /// The primary channel's own state.
     pub primary: PrimaryReport,
+    /// The target's channels in priority order, primary first, so a view can list them.
+    #[serde(default)]
+    pub channels: Vec<String>,
 }
 
 /// What the resolver remembers between rounds, per target: the shown verdicts and their pending
@@ -492,6 +512,7 @@ pub fn resolve_target(
             incidents,
             admin_plane,
             primary,
+            channels: spec.channels.clone(),
         },
         next_memory,
     )
@@ -753,9 +774,19 @@ fn merge_incidents(fresh: &[(usize, &ChannelRecord)]) -> Vec<IncidentResolution>
             let key = incident.id.clone().unwrap_or_else(|| {
                 synthetic_incident_id(incident.service.as_deref(), &incident.title)
             });
+            let update = IncidentUpdate {
+                channel: record.id.clone(),
+                at: incident.updated_at,
+                status: incident.status.clone(),
+                text: incident.summary.clone(),
+            };
             if let Some(existing) = merged.iter_mut().find(|m| m.id == key) {
                 if !existing.sources.contains(&record.id) {
                     existing.sources.push(record.id.clone());
+                }
+                // One update per channel: its first report of the incident, like the winner's.
+                if !existing.updates.iter().any(|u| u.channel == record.id) {
+                    existing.updates.push(update);
                 }
                 existing.started_at = earliest(existing.started_at, incident.started_at);
                 existing.updated_at = existing.updated_at.max(incident.updated_at);
@@ -775,6 +806,7 @@ fn merge_incidents(fresh: &[(usize, &ChannelRecord)]) -> Vec<IncidentResolution>
                 updated_at: incident.updated_at,
                 sources: vec![record.id.clone()],
                 summary: incident.summary.clone(),
+                updates: vec![update],
             });
         }
     }

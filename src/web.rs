@@ -7,14 +7,17 @@
 //! one consistent snapshot.
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderName, HeaderValue, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +29,7 @@ use serde_json::json;
 use statusmon_channels::ErrorClass;
 use tokio::sync::{broadcast, watch};
 
+use crate::dashboard::{self, Timeline, TimelineEntry};
 use crate::metrics::{self, Metrics};
 use crate::resolver::{ChannelState, IncidentResolution, TargetResolution};
 use crate::status::{Change, ChannelReport, StatusDocument};
@@ -49,6 +53,8 @@ pub struct WebState {
 struct Inner {
     document: watch::Sender<Option<Arc<StatusDocument>>>,
     events: broadcast::Sender<ChangeEvent>,
+    timeline: Mutex<Timeline>,
+    timeline_events: broadcast::Sender<TimelineEntry>,
     closing: watch::Sender<bool>,
     metrics: Metrics,
 }
@@ -92,26 +98,48 @@ impl WebState {
     pub fn new() -> Self {
         let (document, _) = watch::channel(None);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (timeline_events, _) = broadcast::channel(EVENT_BUFFER);
         let (closing, _) = watch::channel(false);
         WebState {
             inner: Arc::new(Inner {
                 document,
                 events,
+                timeline: Mutex::new(Timeline::default()),
+                timeline_events,
                 closing,
                 metrics: Metrics::new(),
             }),
         }
     }
 
-    /// Publishes one resolved round: the document first, so a client reacting to a change
-    /// event already reads the document that contains it, then one event per change.
+    /// Publishes one resolved round: the document and the timeline first, so a client reacting
+    /// to an event already reads what it announces, then one event per change and per new
+    /// timeline entry.
     pub fn publish(&self, document: Arc<StatusDocument>, changes: &[Change]) {
         let at = document.generated_at;
+        let added = self.lock_timeline().record(&document);
         self.inner.document.send_replace(Some(document));
         for change in changes {
             // No subscriber is not an error: nobody is listening right now.
             let _ = self.inner.events.send(ChangeEvent::new(change, at));
         }
+        for entry in added {
+            let _ = self.inner.timeline_events.send(entry);
+        }
+    }
+
+    /// The incident timeline built from every published round. A panic while it was held
+    /// cannot leave it half-updated in a way that matters for display, so poison is ignored.
+    fn lock_timeline(&self) -> std::sync::MutexGuard<'_, Timeline> {
+        self.inner
+            .timeline
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A receiver of every new incident-timeline entry published from now on.
+    pub fn subscribe_timeline(&self) -> broadcast::Receiver<TimelineEntry> {
+        self.inner.timeline_events.subscribe()
     }
 
     /// The latest published document, if a round has been resolved.
@@ -269,6 +297,8 @@ pub fn router(state: WebState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/", get(dashboard_page))
+        .route(dashboard::FRAGMENT_PATH, get(dashboard_fragment))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::map_response(no_store))
@@ -398,6 +428,44 @@ async fn incidents(State(state): State<WebState>) -> Result<Response, ApiError> 
     .into_response())
 }
 
+/// `GET /`: the dashboard, answering 200 before the first round too (it says it is waiting and
+/// updates itself), under a Content-Security-Policy that allows only its own inline code.
+async fn dashboard_page(State(state): State<WebState>) -> Response {
+    let document = state.document();
+    let markup = {
+        let timeline = state.lock_timeline();
+        dashboard::render_page(document.as_deref(), &timeline, Utc::now())
+    };
+    html_response(markup.into_string())
+}
+
+/// `GET /dashboard/targets`: the dashboard's live part, which the page's script swaps in.
+async fn dashboard_fragment(State(state): State<WebState>) -> Response {
+    let document = state.document();
+    let markup = {
+        let timeline = state.lock_timeline();
+        dashboard::render_targets(document.as_deref(), &timeline, Utc::now())
+    };
+    html_response(markup.into_string())
+}
+
+fn html_response(body: String) -> Response {
+    let headers: [(HeaderName, HeaderValue); 4] = [
+        (
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        ),
+        (
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(dashboard::content_security_policy())
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'")),
+        ),
+        (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    ];
+    (headers, body).into_response()
+}
+
 /// `GET /metrics`: the Prometheus/OpenMetrics text exposition.
 async fn metrics(State(state): State<WebState>) -> Response {
     (
@@ -474,14 +542,24 @@ fn change_event(change: &ChangeEvent) -> Event {
         .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
 }
 
+fn timeline_event(entry: &TimelineEntry) -> Event {
+    Event::default()
+        .event("timeline")
+        .json_data(entry)
+        .unwrap_or_else(|e| Event::default().event("error").data(e.to_string()))
+}
+
 /// `GET /api/v1/events`: the current document as `event: status` (waiting for the first round
-/// if there is none yet), then one `event: change` per change line. A client that falls behind
-/// gets a fresh `status` event instead of the changes it missed. Ends when the server closes.
+/// if there is none yet), then one `event: change` per change line and one `event: timeline` per
+/// new incident-timeline entry (any channel's new post). A client that falls behind on changes
+/// gets a fresh `status` event instead of the changes it missed (missed timeline entries are
+/// in the dashboard). Ends when the server closes.
 async fn events(
     State(state): State<WebState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribe before reading the document, so no change between the two is lost.
     let changes = state.subscribe();
+    let timeline = state.subscribe_timeline();
     let mut documents = state.inner.document.subscribe();
     let first = stream::once(async move {
         let document = match documents.wait_for(Option::is_some).await {
@@ -507,12 +585,20 @@ async fn events(
             Some((event, (changes, state)))
         },
     );
+    let entries = stream::unfold(timeline, |mut timeline| async move {
+        let event = match timeline.recv().await {
+            Ok(entry) => timeline_event(&entry),
+            Err(broadcast::error::RecvError::Lagged(_)) => Event::default().comment("lagged"),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((event, timeline))
+    });
     let closed = {
         let state = state.clone();
         async move { state.closed().await }
     };
     let events = first
-        .chain(rest)
+        .chain(stream::select(rest, entries))
         .map(Ok::<_, Infallible>)
         .take_until(Box::pin(closed));
     Sse::new(events).keep_alive(KeepAlive::default())

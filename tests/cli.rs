@@ -286,6 +286,11 @@ async fn the_demo_plays_the_whole_outage() {
     .expect("run demo");
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("open http://127.0.0.1:") && first.ends_with("/ to watch the dashboard"),
+        "the demo opens on the dashboard's address: {first:?}"
+    );
     for needle in [
         "first round complete",
         "Exchange Online: operational → advisory",

@@ -6,9 +6,11 @@
 mod support;
 
 mod archive;
+mod browser;
 mod classify;
 mod cli;
 mod config;
+mod dashboard;
 mod graph;
 mod hostile;
 mod metrics;

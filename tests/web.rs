@@ -241,8 +241,9 @@ async fn unknown_paths_and_wrong_methods_answer_json_errors() {
     let (status, json) = get(&state, "/api/v2/status").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(json["error"], "no endpoint /api/v2/status");
-    let (status, _) = get(&state, "/").await;
+    let (status, json) = get(&state, "/api").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(json["error"], "no endpoint /api");
 
     for (method, path) in [
         (Method::POST, "/api/v1/status"),
@@ -510,6 +511,15 @@ async fn run_serves_the_api_and_readyz_follows_the_primary() {
     .ok()
     .flatten()
     .expect("run says where it serves the API");
+    let dashboard = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .ok()
+        .and_then(|line| line.ok().flatten());
+    assert_eq!(
+        dashboard,
+        Some(format!("open {base}/ to watch the dashboard")),
+        "run says where the dashboard is"
+    );
     // Keep reading stdout so the process never blocks on a full pipe.
     let drain = tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
