@@ -244,7 +244,21 @@ impl std::io::Write for Sink {
 }
 
 /// Captures every log line, at every level, until the returned [`Logs`] is dropped.
+///
+/// tracing caches each call site's interest process-wide, decided by the first thread to reach
+/// it; a concurrent test with no subscriber would cache "never" and silence the site for the
+/// capture too. A global default that wants every level (and writes nowhere) keeps every cached
+/// interest open, so the thread-local capture below sees what it should.
 pub fn capture_logs() -> Logs {
+    static OPEN_INTEREST: std::sync::Once = std::sync::Once::new();
+    OPEN_INTEREST.call_once(|| {
+        let everything = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(std::io::sink)
+            .finish();
+        // Another test binary's global default would do as well.
+        let _ = tracing::subscriber::set_global_default(everything);
+    });
     let sink = Sink::default();
     let writer = sink.clone();
     let subscriber = tracing_subscriber::fmt()
