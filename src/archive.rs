@@ -484,6 +484,9 @@ async fn replay_paused(config: Config, records: Vec<ProbeRecord>) -> Replay {
     let mut waiting: BTreeSet<String> = channels.keys().cloned().collect();
     let mut clock: Option<DateTime<Utc>> = None;
     let mut shown: Option<StatusDocument> = None;
+    let coalesce = chrono::Duration::from_std(engine::RESOLVE_COALESCE).unwrap_or_default();
+    let mut last_resolution: Option<DateTime<Utc>> = None;
+    let mut due: Option<DateTime<Utc>> = None;
     for record in records {
         let (Some(channel), Some(tape)) =
             (channels.get(&record.channel), tapes.get(&record.channel))
@@ -525,26 +528,53 @@ async fn replay_paused(config: Config, records: Vec<ProbeRecord>) -> Replay {
             Some((first, _)) => (first, record.finished_at),
             None => (record.finished_at, record.finished_at),
         });
+        // Resolve as the `watch` loop did: answers that came in within RESOLVE_COALESCE of the
+        // last resolution wait for the next one together.
+        if let Some(at) = due.filter(|due| record.finished_at >= *due) {
+            resolve_into(&mut engine, at, &mut shown, &mut replay);
+            last_resolution = Some(at);
+            due = None;
+        }
         engine.record(&record.channel, outcome, record.finished_at);
         waiting.remove(&record.channel);
-        if !waiting.is_empty() {
+        if !waiting.is_empty() || due.is_some() {
             continue;
         }
         let at = record.finished_at;
-        let targets = engine.resolve(at);
-        let document = engine.document(targets, at);
-        match &shown {
-            None => replay.first = Some(document.clone()),
-            Some(before) => replay.changes.extend(
-                status::changes(before, &document)
-                    .iter()
-                    .map(|change| ChangeEvent::new(change, at)),
-            ),
+        match last_resolution {
+            Some(last) if at < last + coalesce => due = Some(last + coalesce),
+            _ => {
+                resolve_into(&mut engine, at, &mut shown, &mut replay);
+                last_resolution = Some(at);
+            }
         }
-        shown = Some(document);
+    }
+    if let Some(at) = due {
+        resolve_into(&mut engine, at, &mut shown, &mut replay);
     }
     replay.last = shown;
     replay
+}
+
+/// Resolves every target at `at` and adds the picture to the replay: the first one whole, later
+/// ones as their changes.
+fn resolve_into(
+    engine: &mut Engine,
+    at: DateTime<Utc>,
+    shown: &mut Option<StatusDocument>,
+    replay: &mut Replay,
+) {
+    let targets = engine.resolve(at);
+    let document = engine.document(targets, at);
+    match shown {
+        None => replay.first = Some(document.clone()),
+        Some(before) => replay.changes.extend(
+            status::changes(before, &document)
+                .iter()
+                .map(|change| ChangeEvent::new(change, at)),
+        ),
+    }
+    *shown = Some(document);
 }
 
 /// The config a replay builds its channels from: credentials are never needed (sign-in

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::archive::{self, Archive};
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
+use crate::resolver::ChannelState;
 use crate::simulator::{self, GraphScenario, Scenario, SocialScenario, SocialSim};
 use crate::status::{self, StatusDocument};
 use crate::store::{self, Recorder, Snapshot, SqliteStore, Store};
@@ -133,6 +134,46 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark the daemon: start an upstream and `statusmon run` as child processes, then
+    /// measure the daemon's CPU, memory, scheduling lag and status-API latency (takes minutes;
+    /// build with --release). See BENCHMARKS.md.
+    Bench {
+        /// `tenants`: the simulator with one Graph channel per tenant plus shared channels, every
+        /// 60 s; `static`: many channels polling one static JSON endpoint, every 20 s.
+        #[arg(long, value_enum)]
+        profile: crate::bench::Profile,
+        /// Tenants of the `tenants` profile.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=9999))]
+        tenants: u32,
+        /// Channels of the `static` profile.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=9999))]
+        channels: u32,
+        /// Probe interval [default: the profile's, 60s or 20s].
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        interval: Option<Duration>,
+        /// Time after the first round before measuring [default: one interval + 10s].
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        warmup: Option<Duration>,
+        /// Length of the quiet window (CPU, memory, scheduling lag; no API load).
+        #[arg(long, default_value = "60s", value_name = "DUR", value_parser = parse_duration)]
+        duration: Duration,
+        /// Length of each status-API load phase.
+        #[arg(long, default_value = "20s", value_name = "DUR", value_parser = parse_duration)]
+        api_duration: Duration,
+        /// Concurrent keep-alive clients of the status API.
+        #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        clients: u32,
+        /// Requests per second each client sends in the paced API phases (the flat-out phases
+        /// send the next request as soon as an answer is in).
+        #[arg(long, default_value_t = 10.0, value_name = "N")]
+        rate: f64,
+        /// Also print the results as Markdown (for BENCHMARKS.md).
+        #[arg(long)]
+        markdown: bool,
+        /// Run this daemon binary instead of this one (to compare builds).
+        #[arg(long, value_name = "PATH")]
+        daemon: Option<PathBuf>,
+    },
     /// Classify social posts read from stdin, one post per line: print each post's stage,
     /// incident ids and the rule that fired (no config or network needed).
     Classify {
@@ -144,6 +185,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "stage", value_name = "SET")]
         labels: crate::classify_cmd::Labels,
     },
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn parse_scenario(name: &str) -> Result<Scenario, String> {
@@ -220,6 +265,46 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo { speed, listen } => demo(speed, listen).await,
         Command::Replay { dir, json } => replay(&cli.config, &dir, json).await,
         Command::Classify { json, labels } => Ok(crate::classify_cmd::run_stdio(json, labels)),
+        Command::Bench {
+            profile,
+            tenants,
+            channels,
+            interval,
+            warmup,
+            duration,
+            api_duration,
+            clients,
+            rate,
+            markdown,
+            daemon,
+        } => {
+            let options = crate::bench::BenchOptions {
+                profile,
+                tenants: tenants as usize,
+                channels: channels as usize,
+                interval,
+                warmup,
+                duration,
+                api_duration,
+                clients: clients as usize,
+                rate,
+                markdown,
+                daemon,
+            };
+            // On Ctrl-C the benchmark is dropped, and with it the child processes it started.
+            let report = tokio::select! {
+                report = crate::bench::run(&options) => report?,
+                () = crate::signal::shutdown() => {
+                    anyhow::bail!("interrupted; the daemon and the upstream were stopped")
+                }
+            };
+            print!("{}", report.render_text());
+            if markdown {
+                println!();
+                print!("{}", report.render_markdown());
+            }
+            Ok(exit::OK)
+        }
     }
 }
 
@@ -573,11 +658,20 @@ fn say(line: &str) {
     );
 }
 
-/// The schedule loop shared by `run` and `demo`: probes on schedule, resolves after every
-/// outcome and every second (so staleness shows without a probe), prints the full picture once
-/// every channel has answered once, then each change, until `stop` completes. Every resolved
-/// document and every change is also published to `web`, for the HTTP API. Nothing is stored
-/// (`demo`); see [`watch_with`].
+/// How often `watch` publishes a fresh document when nothing changed: no report came in and no
+/// channel's state moved (the resolver's only dependence on the clock is a channel turning
+/// stale). Resolving a thousand targets to the same picture every second was most of the idle
+/// daemon's work; the document's `generated_at` still advances, well inside `/readyz`'s stall
+/// limit.
+const REPUBLISH_UNCHANGED: Duration = Duration::from_secs(5);
+
+/// The schedule loop shared by `run` and `demo`: probes on schedule, resolves after outcomes
+/// (every report already queued is recorded first, and resolutions are at least
+/// [`engine::RESOLVE_COALESCE`] apart) and, checked every second, whenever a channel's state moved (so
+/// staleness shows without a probe) or [`REPUBLISH_UNCHANGED`] has passed; prints the full
+/// picture once every channel has answered once, then each change, until `stop` completes.
+/// Every resolved document and every change is also published to `web`, for the HTTP API. Nothing is
+/// stored (`demo`); see [`watch_with`].
 pub async fn watch(
     engine: Engine,
     stop: impl Future<Output = ()>,
@@ -612,24 +706,56 @@ pub async fn watch_with(
     // With no enabled channel there is no sender; keep resolving (everything stays visible as
     // disabled) until told to stop.
     let mut receiving = true;
+    // Reports recorded since the last resolution, and when that was.
+    let mut unresolved = false;
+    let mut resolved_at = tokio::time::Instant::now();
+    // Every channel's state at the last resolution, in record order.
+    let mut states: Vec<ChannelState> = Vec::new();
     tokio::pin!(stop);
     loop {
-        tokio::select! {
+        let mut take = |report: ProbeReport| {
+            waiting.retain(|id| *id != report.channel);
+            web.metrics().record_probe(&report);
+            engine.record(&report.channel, report.outcome, report.at);
+        };
+        let ticked = tokio::select! {
             () = &mut stop => break,
-            report = reports.recv(), if receiving => match report {
-                Some(report) => {
-                    waiting.retain(|id| *id != report.channel);
-                    web.metrics().record_probe(&report);
-                    engine.record(&report.channel, report.outcome, report.at);
+            report = reports.recv(), if receiving => {
+                match report {
+                    Some(report) => {
+                        take(report);
+                        while let Ok(report) = reports.try_recv() {
+                            take(report);
+                        }
+                        unresolved = true;
+                    }
+                    None => receiving = false,
                 }
-                None => receiving = false,
-            },
-            _ = tick.tick() => {}
-        }
+                false
+            }
+            () = tokio::time::sleep_until(resolved_at + engine::RESOLVE_COALESCE), if unresolved => false,
+            _ = tick.tick() => true,
+        };
         if !waiting.is_empty() {
             continue;
         }
+        if !ticked && (!unresolved || resolved_at.elapsed() < engine::RESOLVE_COALESCE) {
+            continue;
+        }
         let now = Utc::now();
+        let states_now: Vec<ChannelState> =
+            engine.records().values().map(|r| r.state(now)).collect();
+        if ticked
+            && !unresolved
+            && shown.is_some()
+            && states_now == states
+            && resolved_at.elapsed() < REPUBLISH_UNCHANGED
+        {
+            continue;
+        }
+        states = states_now;
+        unresolved = false;
+        resolved_at = tokio::time::Instant::now();
         let targets = engine.resolve(now);
         let document = Arc::new(engine.document(targets, now));
         let changes = match &shown {

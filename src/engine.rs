@@ -41,11 +41,19 @@ pub struct LiveChannel {
     pub channel: Option<Arc<dyn Channel>>,
 }
 
-/// Builds the shared HTTP client: one connection pool for every channel, a few redirects at most
-/// (a redirect chain to a sign-in page ends at the content-type gate), and our user agent.
+/// How many idle connections the pool keeps per upstream host. Channels on one interval start
+/// together, so a thousand Graph tenants open a thousand connections to one host at once; kept
+/// idle between rounds they held tens of megabytes (see BENCHMARKS.md). A few dozen still let
+/// most probes reuse a warm connection.
+pub const IDLE_CONNECTIONS_PER_HOST: usize = 32;
+
+/// Builds the shared HTTP client: one connection pool for every channel (at most
+/// [`IDLE_CONNECTIONS_PER_HOST`] idle per host), a few redirects at most (a redirect chain to a
+/// sign-in page ends at the content-type gate), and our user agent.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        .pool_max_idle_per_host(IDLE_CONNECTIONS_PER_HOST)
         .redirect(reqwest::redirect::Policy::limited(5))
         .connect_timeout(Duration::from_secs(10))
         .build()
@@ -325,6 +333,12 @@ pub async fn probe_once(channel: &dyn Channel, limit: Duration) -> Result<Observ
     outcome
 }
 
+/// How often the `watch` loop (and a replay) resolves at most when reports keep arriving: a thousand channels on one
+/// interval answer within a few seconds of each other, and resolving after each of them would
+/// redo every target a thousand times per round. The failover bar (one probe timeout + 1 s)
+/// leaves room for this short delay.
+pub const RESOLVE_COALESCE: Duration = Duration::from_millis(200);
+
 /// How long a channel whose paid API has no credits left waits before asking again.
 pub const CREDITS_RECHECK: Duration = Duration::from_secs(3600);
 
@@ -341,6 +355,9 @@ pub struct ProbeReport {
     pub elapsed: Duration,
     /// When it finished.
     pub at: DateTime<Utc>,
+    /// How late the scheduled attempt started against its planned slot (the intentional jitter
+    /// excluded), for the schedule-lag histogram; `None` for retries and one-off probes.
+    pub schedule_lag: Option<Duration>,
 }
 
 /// Runs one probe as [`probe_once`] does and reports it with its kind and duration: what the
@@ -354,6 +371,7 @@ pub async fn probe_report(channel: &dyn Channel, limit: Duration) -> ProbeReport
         outcome,
         elapsed: started.elapsed(),
         at: Utc::now(),
+        schedule_lag: None,
     }
 }
 
@@ -397,20 +415,27 @@ impl HostLimits {
 /// attempt reported as it ends: the first failure shows at once (failover never waits for
 /// retries) and a retry that succeeds brings the channel back early. A wait the upstream asked
 /// for (`Retry-After`, X's reset) replaces the backoff's; retries stop when the next would start
-/// after half the interval. Returns whether the last attempt found the API out of credits, or
-/// `None` when nobody listens any more. Every attempt waits its turn at the host first.
+/// after half the interval. Every attempt waits its turn at the host first; how late the slot
+/// started against `planned` (the wait included) goes with the first attempt's report. Returns
+/// whether the last attempt found the API out of credits, or `None` when nobody listens any
+/// more.
 pub async fn probe_with_retries(
     channel: &dyn Channel,
     limit: Duration,
     interval: Duration,
     reports: &mpsc::Sender<ProbeReport>,
     hosts: (&HostLimits, Option<&str>),
+    mut planned: Option<tokio::time::Instant>,
 ) -> Option<bool> {
     let started = std::time::Instant::now();
     let mut backoff = retry_policy(interval).build();
     loop {
         hosts.0.wait_turn(hosts.1).await;
-        let report = probe_report(channel, limit).await;
+        let schedule_lag = planned
+            .take()
+            .map(|planned| tokio::time::Instant::now().saturating_duration_since(planned));
+        let mut report = probe_report(channel, limit).await;
+        report.schedule_lag = schedule_lag;
         let out_of_credits = matches!(report.outcome, Err(ProbeError::Credits { .. }));
         let asked = match &report.outcome {
             Err(error) if error.is_transient() => Some(error.retry_after()),
@@ -439,7 +464,10 @@ pub async fn probe_with_retries(
 /// on the interval with up to 5% jitter, so many channels do not fire in lockstep. A slow probe
 /// delays its own next tick rather than piling ticks up. Transient failures are retried within
 /// the slot ([`probe_with_retries`]). A channel out of credits (X) is asked again only every
-/// [`CREDITS_RECHECK`]. Probes against one host start no faster than `hosts` allows.
+/// [`CREDITS_RECHECK`]. Probes against one host start no faster than `hosts` allows. Each
+/// slot's start is measured against its plan (tick plus the jitter drawn), so a runtime too busy
+/// to start probes on time, or a host limit too tight, shows in
+/// `statusmon_schedule_lag_seconds`.
 pub fn spawn_schedule(
     channels: &[LiveChannel],
     reports: mpsc::Sender<ProbeReport>,
@@ -459,11 +487,13 @@ pub fn spawn_schedule(
                 ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut first = true;
                 loop {
-                    ticker.tick().await;
+                    let slot = ticker.tick().await;
+                    let mut planned = slot;
                     if !first {
                         let spread = interval.mul_f64(0.05);
                         let jitter = rand::rng().random_range(Duration::ZERO..=spread);
-                        tokio::time::sleep(jitter).await;
+                        planned = slot + jitter;
+                        tokio::time::sleep_until(planned).await;
                     }
                     first = false;
                     let Some(out_of_credits) = probe_with_retries(
@@ -472,6 +502,7 @@ pub fn spawn_schedule(
                         interval,
                         &reports,
                         (&hosts, host.as_deref()),
+                        Some(planned),
                     )
                     .await
                     else {

@@ -1,6 +1,7 @@
 //! statusmon: keeps Microsoft 365 status visible when the channel you rely on is down.
 
 pub mod archive;
+pub mod bench;
 pub mod classify_cmd;
 pub mod cli;
 pub mod config;

@@ -346,13 +346,23 @@ impl Change {
     }
 }
 
+/// The item of `items` that `is_it`, looked up first at `index`: two documents of one engine
+/// list channels, targets and services in the same order, so the search (quadratic over a
+/// thousand targets every second) is only the fallback.
+fn same_or_find<T>(items: &[T], index: usize, is_it: impl Fn(&T) -> bool) -> Option<&T> {
+    match items.get(index) {
+        Some(item) if is_it(item) => Some(item),
+        _ => items.iter().find(|item| is_it(item)),
+    }
+}
+
 /// The changes from `before` to `after` (channel states, target visibility and verdict, the
 /// primary's own trouble, service verdicts and sources, incidents), in a stable order. Services
 /// that changed the same way are said in one line, so a blind target is one line, not fifty.
 pub fn changes(before: &StatusDocument, after: &StatusDocument) -> Vec<Change> {
     let mut out = Vec::new();
-    for channel in &after.channels {
-        let old = before.channels.iter().find(|c| c.id == channel.id);
+    for (i, channel) in after.channels.iter().enumerate() {
+        let old = same_or_find(&before.channels, i, |c| c.id == channel.id);
         let old_state = old.map(|c| c.state);
         let old_class = old.and_then(|c| c.error.as_ref().map(|e| e.class));
         let class = channel.error.as_ref().map(|e| e.class);
@@ -377,8 +387,8 @@ pub fn changes(before: &StatusDocument, after: &StatusDocument) -> Vec<Change> {
         };
         out.push(Change::channel(&channel.id, line));
     }
-    for target in &after.targets {
-        let old = before.targets.iter().find(|t| t.id == target.id);
+    for (i, target) in after.targets.iter().enumerate() {
+        let old = same_or_find(&before.targets, i, |t| t.id == target.id);
         target_changes(old, target, &mut out);
     }
     out
@@ -437,8 +447,8 @@ fn target_changes(
 
     // Services that changed the same way (from, to, detail), in first-seen order.
     let mut groups: Vec<(ChangeKey, Vec<&str>)> = Vec::new();
-    for service in &target.services {
-        let previous = old.and_then(|t| t.services.iter().find(|s| s.id == service.id));
+    for (i, service) in target.services.iter().enumerate() {
+        let previous = old.and_then(|t| same_or_find(&t.services, i, |s| s.id == service.id));
         if previous.map(|s| (s.verdict, &s.source)) == Some((service.verdict, &service.source)) {
             continue;
         }

@@ -6,12 +6,14 @@
 //! one. So a slow or hostile client can never delay a probe or a resolution, and every answer is
 //! one consistent snapshot.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{
@@ -51,12 +53,86 @@ pub struct WebState {
 
 #[derive(Debug)]
 struct Inner {
-    document: watch::Sender<Option<Arc<StatusDocument>>>,
+    document: watch::Sender<Option<Arc<Published>>>,
     events: broadcast::Sender<ChangeEvent>,
     timeline: Mutex<Timeline>,
     timeline_events: broadcast::Sender<TimelineEntry>,
     closing: watch::Sender<bool>,
     metrics: Metrics,
+}
+
+/// One published document with its most asked answers, each serialized at most once (on the
+/// first request that needs it), so a thousand clients reading the same round cost one
+/// serialization, not a thousand.
+#[derive(Debug)]
+struct Published {
+    document: Arc<StatusDocument>,
+    /// `GET /api/v1/status`.
+    status: OnceLock<Serialized>,
+    /// `GET /api/v1/targets/{id}`, by the target's index in the document.
+    targets: Vec<OnceLock<Serialized>>,
+    /// Target id → index, built on the first per-target request.
+    index: OnceLock<HashMap<String, usize>>,
+}
+
+/// A JSON body, or why it could not be made.
+type Serialized = Result<Bytes, String>;
+
+impl Published {
+    fn new(document: Arc<StatusDocument>) -> Self {
+        let targets = document.targets.iter().map(|_| OnceLock::new()).collect();
+        Published {
+            document,
+            status: OnceLock::new(),
+            targets,
+            index: OnceLock::new(),
+        }
+    }
+
+    fn status_json(&self) -> Result<Response, ApiError> {
+        json_response(
+            self.status
+                .get_or_init(|| serialize(&*self.document))
+                .clone(),
+        )
+    }
+
+    /// The answer for target `id`, or `None` if the document has no such target.
+    fn target_json(&self, id: &str) -> Option<Result<Response, ApiError>> {
+        let index = self.index.get_or_init(|| {
+            self.document
+                .targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.id.clone(), i))
+                .collect()
+        });
+        let i = *index.get(id)?;
+        let target = self.document.targets.get(i)?;
+        let cell = self.targets.get(i)?;
+        let body = cell.get_or_init(|| {
+            serialize(&TargetView {
+                generated_at: self.document.generated_at,
+                target,
+            })
+        });
+        Some(json_response(body.clone()))
+    }
+}
+
+fn serialize(value: &impl Serialize) -> Serialized {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
+fn json_response(body: Serialized) -> Result<Response, ApiError> {
+    let body = body.map_err(ApiError::Internal)?;
+    Ok((
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response())
 }
 
 /// One change line as an SSE client receives it: the same sentence `run` prints, with the
@@ -118,7 +194,9 @@ impl WebState {
     pub fn publish(&self, document: Arc<StatusDocument>, changes: &[Change]) {
         let at = document.generated_at;
         let added = self.lock_timeline().record(&document);
-        self.inner.document.send_replace(Some(document));
+        self.inner
+            .document
+            .send_replace(Some(Arc::new(Published::new(document))));
         for change in changes {
             // No subscriber is not an error: nobody is listening right now.
             let _ = self.inner.events.send(ChangeEvent::new(change, at));
@@ -144,7 +222,19 @@ impl WebState {
 
     /// The latest published document, if a round has been resolved.
     pub fn document(&self) -> Option<Arc<StatusDocument>> {
-        self.inner.document.borrow().clone()
+        self.inner
+            .document
+            .borrow()
+            .as_ref()
+            .map(|p| Arc::clone(&p.document))
+    }
+
+    fn published(&self) -> Result<Arc<Published>, ApiError> {
+        self.inner
+            .document
+            .borrow()
+            .clone()
+            .ok_or(ApiError::NoRound)
     }
 
     /// The metrics `/metrics` renders; the `watch` loop records probes and documents into them.
@@ -216,6 +306,9 @@ pub enum ApiError {
         /// The path asked for.
         path: String,
     },
+    /// An answer could not be serialized (a bug of ours, not the client's).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The endpoint exists but not for this method.
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed {
@@ -262,6 +355,7 @@ impl ApiError {
             ApiError::UnknownTarget { .. } | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -326,8 +420,7 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn status(State(state): State<WebState>) -> Result<Response, ApiError> {
-    let document = state.require_document()?;
-    Ok(Json(&*document).into_response())
+    state.published()?.status_json()
 }
 
 /// `GET /api/v1/targets`: the document without the channels.
@@ -359,23 +452,24 @@ async fn target(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let document = state.require_document()?;
-    let Some(target) = document.targets.iter().find(|t| t.id == id) else {
-        let known: Vec<&str> = document.targets.iter().map(|t| t.id.as_str()).collect();
-        return Err(ApiError::UnknownTarget {
-            id,
-            known: if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            },
-        });
-    };
-    Ok(Json(TargetView {
-        generated_at: document.generated_at,
-        target,
+    let published = state.published()?;
+    if let Some(answer) = published.target_json(&id) {
+        return answer;
+    }
+    let known: Vec<&str> = published
+        .document
+        .targets
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    Err(ApiError::UnknownTarget {
+        id,
+        known: if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        },
     })
-    .into_response())
 }
 
 /// `GET /api/v1/channels`.
@@ -563,7 +657,7 @@ async fn events(
     let mut documents = state.inner.document.subscribe();
     let first = stream::once(async move {
         let document = match documents.wait_for(Option::is_some).await {
-            Ok(document) => document.clone(),
+            Ok(published) => published.as_ref().map(|p| Arc::clone(&p.document)),
             Err(_) => None,
         };
         match document {

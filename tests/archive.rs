@@ -404,7 +404,12 @@ channels = ["contoso-graph", "m365-public", "msft365status-x"]
         .expect("joined")
         .expect("replayed");
     assert!(replay.differences.is_empty(), "{:?}", replay.differences);
-    let replayed: Vec<String> = replay.changes.iter().map(|c| c.text.clone()).collect();
+    // The same changes, each once. (Their order within one resolution can differ when the
+    // live loop's batch of answers straddled the 200 ms coalescing edge differently.)
+    let mut replayed: Vec<String> = replay.changes.iter().map(|c| c.text.clone()).collect();
+    let mut live = live;
+    replayed.sort();
+    live.sort();
     assert_eq!(replayed, live, "replay tells the live story");
 }
 

@@ -6,6 +6,7 @@
 mod support;
 
 mod archive;
+mod bench;
 mod browser;
 mod classify;
 mod cli;

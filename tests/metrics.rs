@@ -297,3 +297,24 @@ async fn a_vanished_service_is_no_longer_exported() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn run_exports_how_late_each_scheduled_probe_started() {
+    let sim = graph_sim(GraphScenario::Healthy).await;
+    let web = WebState::new();
+    watched_round(&sim.base_url(), &web).await;
+    let (_, _, body) = scrape(&web).await;
+    assert!(
+        body.contains("# TYPE statusmon_schedule_lag_seconds histogram"),
+        "{body}"
+    );
+    let lag = statusmon::bench::PromHistogram::parse(&body, statusmon::bench::LAG_METRIC)
+        .expect("the lag histogram has samples");
+    assert_eq!(lag.count, 2, "one first attempt per channel:\n{body}");
+    assert_eq!(
+        lag.buckets.last().map(|(le, n)| (le.is_infinite(), *n)),
+        Some((true, 2)),
+        "{body}"
+    );
+    sim.shutdown().await;
+}
