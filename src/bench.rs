@@ -640,9 +640,13 @@ pub fn static_config(
     listen: SocketAddr,
     channels: usize,
     interval: Duration,
+    dir: &Path,
 ) -> String {
     let every = humantime_secs(interval);
-    let mut text = format!("[server]\nlisten = \"{listen}\"\n\n");
+    let mut text = format!(
+        "[server]\nlisten = \"{listen}\"\n\n[store]\npath = {:?}\n\n",
+        dir.join("statusmon.db").display().to_string()
+    );
     for n in 1..=channels {
         text.push_str(&format!(
             "[[channels]]\nid = \"static-{n:04}\"\nkind = \"bluesky\"\nbase_url = \"{base}\"\n\
@@ -778,6 +782,7 @@ pub async fn run(options: &BenchOptions) -> Result<BenchReport, BenchError> {
                     listen,
                     options.channels,
                     interval,
+                    dir.path(),
                 ),
                 setup,
             )

@@ -339,6 +339,10 @@ pub async fn probe_once(channel: &dyn Channel, limit: Duration) -> Result<Observ
 /// leaves room for this short delay.
 pub const RESOLVE_COALESCE: Duration = Duration::from_millis(200);
 
+/// A slot that starts this much later than planned moves the channel's schedule to when it
+/// really started.
+const HOST_SHIFT: Duration = Duration::from_millis(50);
+
 /// How long a channel whose paid API has no credits left waits before asking again.
 pub const CREDITS_RECHECK: Duration = Duration::from_secs(3600);
 
@@ -415,27 +419,28 @@ impl HostLimits {
 /// attempt reported as it ends: the first failure shows at once (failover never waits for
 /// retries) and a retry that succeeds brings the channel back early. A wait the upstream asked
 /// for (`Retry-After`, X's reset) replaces the backoff's; retries stop when the next would start
-/// after half the interval. Every attempt waits its turn at the host first; how late the slot
-/// started against `planned` (the wait included) goes with the first attempt's report. Returns
-/// whether the last attempt found the API out of credits, or `None` when nobody listens any
-/// more.
+/// after half the interval. The caller has waited the first attempt's turn at the host (the
+/// schedule, which measures `schedule_lag` with that wait included; it goes with the first
+/// attempt's report); each retry waits its own. Returns whether the last attempt found the API
+/// out of credits, or `None` when nobody listens any more.
 pub async fn probe_with_retries(
     channel: &dyn Channel,
     limit: Duration,
     interval: Duration,
     reports: &mpsc::Sender<ProbeReport>,
     hosts: (&HostLimits, Option<&str>),
-    mut planned: Option<tokio::time::Instant>,
+    mut schedule_lag: Option<Duration>,
 ) -> Option<bool> {
     let started = std::time::Instant::now();
     let mut backoff = retry_policy(interval).build();
+    let mut retry = false;
     loop {
-        hosts.0.wait_turn(hosts.1).await;
-        let schedule_lag = planned
-            .take()
-            .map(|planned| tokio::time::Instant::now().saturating_duration_since(planned));
+        if retry {
+            hosts.0.wait_turn(hosts.1).await;
+        }
+        retry = true;
         let mut report = probe_report(channel, limit).await;
-        report.schedule_lag = schedule_lag;
+        report.schedule_lag = schedule_lag.take();
         let out_of_credits = matches!(report.outcome, Err(ProbeError::Credits { .. }));
         let asked = match &report.outcome {
             Err(error) if error.is_transient() => Some(error.retry_after()),
@@ -496,13 +501,22 @@ pub fn spawn_schedule(
                         tokio::time::sleep_until(planned).await;
                     }
                     first = false;
+                    hosts.wait_turn(host.as_deref()).await;
+                    let started = tokio::time::Instant::now();
+                    let lag = started.saturating_duration_since(planned);
+                    if lag > HOST_SHIFT {
+                        // Held back (by the host's limit, or a busy runtime): keep the new
+                        // offset, so channels that started together spread out for good
+                        // instead of bunching up again on every tick.
+                        ticker.reset_at(started + interval);
+                    }
                     let Some(out_of_credits) = probe_with_retries(
                         channel.as_ref(),
                         limit,
                         interval,
                         &reports,
                         (&hosts, host.as_deref()),
-                        Some(planned),
+                        Some(lag),
                     )
                     .await
                     else {

@@ -263,6 +263,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 /// stuck disk must not stop probing.
 pub const WRITE_LIMIT: Duration = Duration::from_secs(10);
 
+/// How often the stored document is rewritten when no round announced a change.
+pub const BASELINE_REFRESH: Duration = Duration::from_secs(300);
+
 /// At most this many unwritten transitions are kept for the next attempt while writes fail.
 const PENDING_LIMIT: usize = 10_000;
 
@@ -272,7 +275,7 @@ const PENDING_LIMIT: usize = 10_000;
 #[derive(Debug)]
 pub struct Recorder {
     store: Arc<dyn Store>,
-    channels: BTreeMap<String, StoredChannel>,
+    channels: BTreeMap<String, ChannelMark>,
     memory: BTreeMap<String, TargetMemory>,
     document: Option<Arc<StatusDocument>>,
     pending: Vec<(DateTime<Utc>, Change)>,
@@ -287,7 +290,7 @@ impl Recorder {
             channels: restored
                 .channels
                 .iter()
-                .map(|c| (c.id.clone(), c.clone()))
+                .map(|c| (c.id.clone(), ChannelMark::of_stored(c)))
                 .collect(),
             memory: restored.memory.clone(),
             document: restored.document.clone().map(Arc::new),
@@ -311,10 +314,7 @@ impl Recorder {
     ) -> Round {
         let channels = records
             .values()
-            .filter(|record| match self.channels.get(&record.id) {
-                Some(written) => !same_channel(written, record),
-                None => true,
-            })
+            .filter(|record| self.channels.get(&record.id) != Some(&ChannelMark::of_record(record)))
             .map(StoredChannel::from_record)
             .collect();
         let memory = memory
@@ -322,7 +322,20 @@ impl Recorder {
             .filter(|(id, m)| self.memory.get(*id) != Some(*m))
             .map(|(id, m)| (id.clone(), m.clone()))
             .collect();
+        // The stored document is the baseline a restart diffs against, so it must be current in
+        // everything `status::changes` reports: it is rewritten with every round that has
+        // changes, and otherwise only every BASELINE_REFRESH (its ages and `as_of` stamps move
+        // every probe; writing ten megabytes of JSON for that was most of a large daemon's work).
         let new_document = match &self.document {
+            Some(written)
+                if changes.is_empty()
+                    && self.pending.is_empty()
+                    && (document.generated_at - written.generated_at)
+                        .to_std()
+                        .is_ok_and(|age| age < BASELINE_REFRESH) =>
+            {
+                None
+            }
             Some(written) if written.same_picture(document) => None,
             _ => Some(Arc::clone(document)),
         };
@@ -367,8 +380,9 @@ impl Recorder {
         };
         match outcome {
             Ok(()) => {
-                for channel in written.channels {
-                    self.channels.insert(channel.id.clone(), channel);
+                for channel in &written.channels {
+                    self.channels
+                        .insert(channel.id.clone(), ChannelMark::of_stored(channel));
                 }
                 self.memory.extend(written.memory);
                 if let Some(document) = written.document {
@@ -408,10 +422,32 @@ impl Recorder {
 
 /// Whether a record still matches what was written (compared without serializing: the last
 /// success time stands for the observation, since a new observation always has a new time).
-fn same_channel(written: &StoredChannel, record: &ChannelRecord) -> bool {
-    written.observation.as_ref().map(|o| o.observed_at) == record.last_success()
-        && written.failing_since == record.failing_since
-        && written.error == record.error
+/// What the recorder remembers of a channel it wrote: enough to tell whether its record moved
+/// since, without a second copy of every observation (at a thousand tenants those copies were
+/// megabytes).
+#[derive(Debug, Clone, PartialEq)]
+struct ChannelMark {
+    last_success: Option<DateTime<Utc>>,
+    failing_since: Option<DateTime<Utc>>,
+    error: Option<ProbeError>,
+}
+
+impl ChannelMark {
+    fn of_stored(channel: &StoredChannel) -> Self {
+        ChannelMark {
+            last_success: channel.observation.as_ref().map(|o| o.observed_at),
+            failing_since: channel.failing_since,
+            error: channel.error.clone(),
+        }
+    }
+
+    fn of_record(record: &ChannelRecord) -> Self {
+        ChannelMark {
+            last_success: record.last_success(),
+            failing_since: record.failing_since,
+            error: record.error.clone(),
+        }
+    }
 }
 
 /// The incidents that appeared, changed or dropped out between two documents.
