@@ -756,7 +756,7 @@ pub async fn watch_with(
         states = states_now;
         unresolved = false;
         resolved_at = tokio::time::Instant::now();
-        let targets = engine.resolve(now);
+        let targets = engine.resolve_reusing(now, shown.as_deref());
         let document = Arc::new(engine.document(targets, now));
         let changes = match &shown {
             None => Vec::new(),

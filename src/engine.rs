@@ -25,7 +25,7 @@ use statusmon_channels::{Channel, ChannelKind, Observation, ProbeError};
 use tokio::sync::mpsc;
 
 use crate::config::{ChannelConfig, ChannelSettings, Config};
-use crate::resolver::{self, ChannelRecord, TargetMemory, TargetResolution};
+use crate::resolver::{self, ChannelRecord, ChannelState, TargetMemory, TargetResolution};
 use crate::status::StatusDocument;
 use crate::store::Snapshot;
 
@@ -134,6 +134,11 @@ pub struct Engine {
     channels: Vec<LiveChannel>,
     records: BTreeMap<String, ChannelRecord>,
     memory: BTreeMap<String, TargetMemory>,
+    /// How many times each channel's record has changed.
+    versions: BTreeMap<String, u64>,
+    /// What each target was last resolved from (its channels' versions and states), so a target
+    /// none of whose channels moved need not be resolved again.
+    inputs: BTreeMap<String, Vec<(u64, ChannelState)>>,
 }
 
 impl Engine {
@@ -181,6 +186,8 @@ impl Engine {
             channels,
             records,
             memory: BTreeMap::new(),
+            versions: BTreeMap::new(),
+            inputs: BTreeMap::new(),
         }
     }
 
@@ -219,6 +226,7 @@ impl Engine {
             record.failing_since = stored.failing_since;
             restored += 1;
         }
+        self.inputs.clear();
         for target in &self.config.targets {
             if let Some(memory) = snapshot.memory.get(&target.id) {
                 self.memory.insert(target.id.clone(), memory.clone());
@@ -249,6 +257,7 @@ impl Engine {
     ) {
         if let Some(record) = self.records.get_mut(id) {
             record.record(outcome, at);
+            *self.versions.entry(id.to_string()).or_default() += 1;
         }
     }
 
@@ -270,12 +279,48 @@ impl Engine {
 
     /// Resolves every target at `now`, carrying the hysteresis memory forward.
     pub fn resolve(&mut self, now: DateTime<Utc>) -> Vec<TargetResolution> {
+        self.resolve_reusing(now, None)
+    }
+
+    /// [`Engine::resolve`], keeping from `previous` (the document of this engine's last
+    /// resolution) every target none of whose channels recorded an outcome or changed state
+    /// since: the resolver depends on the clock only through channel states, so resolving such a
+    /// target again would give the same picture. With a thousand tenants, an answer then costs
+    /// one target's resolution, not a thousand.
+    pub fn resolve_reusing(
+        &mut self,
+        now: DateTime<Utc>,
+        previous: Option<&StatusDocument>,
+    ) -> Vec<TargetResolution> {
+        let states: BTreeMap<&str, (u64, ChannelState)> = self
+            .records
+            .iter()
+            .map(|(id, record)| {
+                let version = self.versions.get(id).copied().unwrap_or(0);
+                (id.as_str(), (version, record.state(now)))
+            })
+            .collect();
         let mut out = Vec::with_capacity(self.config.targets.len());
-        for target in &self.config.targets {
+        for (index, target) in self.config.targets.iter().enumerate() {
+            let inputs: Vec<(u64, ChannelState)> = target
+                .channels
+                .iter()
+                .filter_map(|id| states.get(id.as_str()).copied())
+                .collect();
+            let kept = previous
+                .and_then(|document| document.targets.get(index))
+                .filter(|kept| kept.id == target.id);
+            if let Some(kept) = kept
+                && self.inputs.get(&target.id) == Some(&inputs)
+            {
+                out.push(kept.clone());
+                continue;
+            }
             let memory = self.memory.remove(&target.id).unwrap_or_default();
             let (resolution, memory) =
                 resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now);
             self.memory.insert(target.id.clone(), memory);
+            self.inputs.insert(target.id.clone(), inputs);
             out.push(resolution);
         }
         out

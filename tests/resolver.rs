@@ -594,3 +594,53 @@ fn the_exit_code_follows_the_worst_target_an_incident_before_unknown() {
     assert_eq!(code(vec![with(Health::Operational)]), 0);
     assert_eq!(code(Vec::new()), 3, "nothing checked is unknown");
 }
+
+/// Two targets on a site channel each, for the engine's reuse of unchanged resolutions.
+fn two_target_engine() -> statusmon::engine::Engine {
+    let text = "[[channels]]\nid = \"a\"\nkind = \"m365_status_site\"\ninterval = \"2m\"\n\
+                [[channels]]\nid = \"b\"\nkind = \"m365_status_site\"\ninterval = \"2m\"\n\
+                [[targets]]\nid = \"t1\"\nchannels = [\"a\"]\n\
+                [[targets]]\nid = \"t2\"\nchannels = [\"b\"]\n";
+    let config = statusmon::config::parse(text, std::path::Path::new("t.toml"), std::iter::empty())
+        .expect("valid");
+    let client = reqwest::Client::new();
+    statusmon::engine::Engine::new(std::sync::Arc::new(config), &client)
+}
+
+#[test]
+fn an_engine_reusing_unchanged_targets_resolves_as_a_full_resolution_would() {
+    let mut reusing = two_target_engine();
+    let mut full = two_target_engine();
+    let history: [(i64, &str, Health); 3] = [
+        (0, "a", Health::Operational),
+        (0, "b", Health::Operational),
+        (60, "a", Health::Incident),
+    ];
+    let mut previous: Option<statusmon::status::StatusDocument> = None;
+    let mut check = |reusing: &mut statusmon::engine::Engine,
+                     full: &mut statusmon::engine::Engine,
+                     at: DateTime<Utc>| {
+        let kept = reusing.resolve_reusing(at, previous.as_ref());
+        let fresh = full.resolve(at);
+        assert_eq!(kept, fresh, "at {at}");
+        previous = Some(reusing.document(kept, at));
+        fresh
+    };
+    for (offset, channel, health) in history {
+        let at = t0() + secs(offset);
+        for engine in [&mut reusing, &mut full] {
+            engine.record(
+                channel,
+                Ok(observation(channel, at, &[("Exchange", health)])),
+                at,
+            );
+        }
+        check(&mut reusing, &mut full, at);
+    }
+    // t1 changed with its channel, t2 was kept; nothing was recorded since, but at 10 minutes
+    // b (max age 6m) has gone stale: t2 must be resolved again, not kept.
+    let later = check(&mut reusing, &mut full, t0() + secs(600));
+    let t2 = later.iter().find(|t| t.id == "t2").expect("t2");
+    assert_eq!(t2.visibility, Visibility::Blind, "{t2:?}");
+    assert_eq!(t2.verdict, Health::Unknown);
+}

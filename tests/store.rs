@@ -509,6 +509,8 @@ authority = "{graph}"
 graph_url = "{graph}"
 interval = "1s"
 timeout = "900ms"
+# Long enough that a restart under a loaded test machine still finds the restored answer fresh.
+max_age = "60s"
 budget_per_hour = 100000
 
 [[channels]]
