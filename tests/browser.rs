@@ -3,7 +3,7 @@
 //!
 //! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver` (Debian's `chromium` and
 //! `chromium-driver`, which `.ci/run` installs). Without them the test says it is skipped, unless
-//! `STATUSMON_REQUIRE_BROWSER=1`, which CI sets so the test can never be skipped silently there.
+//! `REQUIRE_BROWSER_TEST=1`, which CI sets so the test can never be skipped silently there.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -26,13 +26,13 @@ fn browser_available() -> bool {
     let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
     if !present {
         assert!(
-            std::env::var("STATUSMON_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "STATUSMON_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing \
+            std::env::var("REQUIRE_BROWSER_TEST").as_deref() != Ok("1"),
+            "REQUIRE_BROWSER_TEST=1 but {CHROMIUM} or {CHROMEDRIVER} is missing \
              (apt-get install chromium chromium-driver)"
         );
         eprintln!(
             "skipped: {CHROMIUM} or {CHROMEDRIVER} is missing (install Debian's chromium and \
-             chromium-driver; set STATUSMON_REQUIRE_BROWSER=1 to make this a failure)"
+             chromium-driver; set REQUIRE_BROWSER_TEST=1 to make this a failure)"
         );
     }
     present
