@@ -277,7 +277,7 @@ fn write_record(root: &Path, mut record: ProbeRecord) -> Result<(), ArchiveError
         if let ExchangeOutcome::Answer(answer) = &mut exchange.outcome {
             let bytes = answer.body.bytes();
             if bytes.len() > INLINE_BODY {
-                let digest = hex(&Sha256::digest(&bytes));
+                let digest = format!("{:x}", Sha256::digest(&bytes));
                 let path = root.join(BODIES).join(&digest);
                 if !path.exists() {
                     // Written whole under a temporary name first, so a crash never leaves a
@@ -304,10 +304,6 @@ fn write_record(root: &Path, mut record: ProbeRecord) -> Result<(), ArchiveError
         .open(&path)
         .map_err(io(&path))?;
     file.write_all(&line).map_err(io(&path))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads every probe record of an archive, bodies resolved, in order of time.

@@ -327,7 +327,7 @@ async fn readyz_fails_when_the_resolution_loop_stalls() {
 }
 
 /// Reads SSE bytes into `seen` until `needle` has been seen; returns everything read as text.
-async fn read_until(
+pub(crate) async fn read_until(
     body: &mut (impl futures_util::Stream<Item = Result<axum::body::Bytes, axum::Error>> + Unpin),
     seen: &mut Vec<u8>,
     needle: &str,
@@ -349,7 +349,7 @@ async fn read_until(
 }
 
 /// The JSON data of every `event: NAME` in an SSE text.
-fn events_named(text: &str, name: &str) -> Vec<Value> {
+pub(crate) fn events_named(text: &str, name: &str) -> Vec<Value> {
     text.split("\n\n")
         .filter(|block| block.lines().any(|l| l == format!("event: {name}")))
         .filter_map(|block| {

@@ -314,7 +314,12 @@ impl Recorder {
     ) -> Round {
         let channels = records
             .values()
-            .filter(|record| self.channels.get(&record.id) != Some(&ChannelMark::of_record(record)))
+            .filter(|record| {
+                !self
+                    .channels
+                    .get(&record.id)
+                    .is_some_and(|mark| mark.matches(record))
+            })
             .map(StoredChannel::from_record)
             .collect();
         let memory = memory
@@ -441,12 +446,12 @@ impl ChannelMark {
         }
     }
 
-    fn of_record(record: &ChannelRecord) -> Self {
-        ChannelMark {
-            last_success: record.last_success(),
-            failing_since: record.failing_since,
-            error: record.error.clone(),
-        }
+    /// Whether `record` is still what was written (asked for every channel every round, so it
+    /// compares in place rather than building a mark).
+    fn matches(&self, record: &ChannelRecord) -> bool {
+        self.last_success == record.last_success()
+            && self.failing_since == record.failing_since
+            && self.error == record.error
     }
 }
 

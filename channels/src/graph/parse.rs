@@ -405,11 +405,7 @@ pub fn digest<'a>(pages: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Strin
         hasher.update((body.len() as u64).to_be_bytes());
         hasher.update(body);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", hasher.finalize())
 }
 
 /// Turns one probe's parsed answers into an observation. Pure: all of the channel's judgement

@@ -955,11 +955,7 @@ fn digest(responses: &SiteResponses) -> String {
     for (leaf, body) in &responses.posts {
         part(leaf.as_str(), body);
     }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    format!("{:x}", hasher.finalize())
 }
 
 #[cfg(test)]
