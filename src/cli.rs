@@ -581,7 +581,7 @@ fn restore(
     let now = Utc::now();
     let targets = engine.peek(now);
     let restored = Arc::new(engine.document(targets, now));
-    web.metrics().observe_document(&restored);
+    web.metrics().observe_document(Arc::clone(&restored));
     web.publish(Arc::clone(&restored), &[]);
     let baseline = snapshot.document.clone().map(Arc::new);
     let ongoing = baseline
@@ -782,7 +782,7 @@ pub async fn watch_with(
         for change in &changes {
             say(&change.text);
         }
-        web.metrics().observe_document(&document);
+        web.metrics().observe_document(Arc::clone(&document));
         web.publish(Arc::clone(&document), &changes);
         shown = Some(document);
     }

@@ -11,7 +11,8 @@
 //! published, bounded and deduplicated.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::LazyLock;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, LazyLock};
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use statusmon_channels::Health;
 
-use crate::resolver::{ChannelState, IncidentUpdate, TargetResolution, Visibility};
+use crate::resolver::{
+    ChannelState, IncidentResolution, IncidentUpdate, TargetResolution, Visibility,
+};
 use crate::status::{ChannelReport, StatusDocument, ago, confidence_str, visibility_str};
 
 /// How many timeline entries are kept per target: enough for a long outage told by several
@@ -144,14 +147,24 @@ pub struct TimelineEntry {
     pub text: Option<String>,
 }
 
-/// What makes an entry the same entry on the next round: same incident, channel and words.
-type EntryKey = (
-    String,
-    String,
-    Option<DateTime<Utc>>,
-    String,
-    Option<String>,
-);
+/// What makes an entry the same entry on the next round: same incident, channel and words,
+/// kept as a 64-bit hash of them rather than a third copy of the words (a thousand targets'
+/// timelines are held for as long as the daemon runs; a collision would only hide one update
+/// from the timeline, never from the status).
+type EntryKey = u64;
+
+fn entry_key(incident: &IncidentResolution, update: &IncidentUpdate) -> EntryKey {
+    let mut hasher = DefaultHasher::new();
+    (
+        &incident.id,
+        &update.channel,
+        &update.at,
+        &update.status,
+        &update.text,
+    )
+        .hash(&mut hasher);
+    hasher.finish()
+}
 
 #[derive(Debug, Default)]
 struct TargetTimeline {
@@ -186,23 +199,28 @@ impl Timeline {
     }
 
     /// Adds every update in `document` not seen before and returns the new entries (oldest
-    /// first), for the live event stream.
-    pub fn record(&mut self, document: &StatusDocument) -> Vec<TimelineEntry> {
+    /// first), for the live event stream. A target that is the very resolution it was in
+    /// `previous` (the document recorded before) has nothing new and is not looked at.
+    pub fn record(
+        &mut self,
+        document: &StatusDocument,
+        previous: Option<&StatusDocument>,
+    ) -> Vec<TimelineEntry> {
         let mut added = Vec::new();
-        for target in &document.targets {
+        for (i, target) in document.targets.iter().enumerate() {
+            let unchanged = previous
+                .and_then(|p| p.targets.get(i))
+                .is_some_and(|kept| Arc::ptr_eq(kept, target));
+            if unchanged && self.targets.contains_key(&target.id) {
+                continue;
+            }
             let timeline = self.targets.entry(target.id.clone()).or_default();
             let mut current: HashSet<EntryKey> = HashSet::new();
             for incident in &target.incidents {
                 for update in updates_of(incident) {
-                    let key: EntryKey = (
-                        incident.id.clone(),
-                        update.channel.clone(),
-                        update.at,
-                        update.status.clone(),
-                        update.text.clone(),
-                    );
+                    let key = entry_key(incident, &update);
                     // Recorded as current even when already seen, so it stays seen while reported.
-                    let is_new = current.insert(key.clone()) && !timeline.seen.contains(&key);
+                    let is_new = current.insert(key) && !timeline.seen.contains(&key);
                     if !is_new {
                         continue;
                     }
@@ -222,8 +240,7 @@ impl Timeline {
                 }
             }
             timeline.entries.truncate(self.limit);
-            let mut seen: HashSet<EntryKey> =
-                timeline.entries.iter().map(|(k, _)| k.clone()).collect();
+            let mut seen: HashSet<EntryKey> = timeline.entries.iter().map(|(k, _)| *k).collect();
             seen.extend(current);
             timeline.seen = seen;
         }
@@ -242,7 +259,7 @@ impl Timeline {
 
 /// Each channel's own word on an incident; a document without them (older producers) yields the
 /// winner's word under its first source.
-fn updates_of(incident: &crate::resolver::IncidentResolution) -> Vec<IncidentUpdate> {
+fn updates_of(incident: &IncidentResolution) -> Vec<IncidentUpdate> {
     if !incident.updates.is_empty() {
         return incident.updates.clone();
     }

@@ -237,13 +237,20 @@ impl Engine {
 
     /// Resolves every target at `now` without carrying the memory forward: the picture as it
     /// stands, for showing the restored state before any probe has answered.
-    pub fn peek(&self, now: DateTime<Utc>) -> Vec<TargetResolution> {
+    pub fn peek(&self, now: DateTime<Utc>) -> Vec<Arc<TargetResolution>> {
         self.config
             .targets
             .iter()
             .map(|target| {
                 let memory = self.memory.get(&target.id).cloned().unwrap_or_default();
-                resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now).0
+                let (resolution, _) = resolver::resolve_target(
+                    target,
+                    &self.records,
+                    &memory,
+                    &self.config.policy,
+                    now,
+                );
+                Arc::new(resolution)
             })
             .collect()
     }
@@ -278,7 +285,7 @@ impl Engine {
     }
 
     /// Resolves every target at `now`, carrying the hysteresis memory forward.
-    pub fn resolve(&mut self, now: DateTime<Utc>) -> Vec<TargetResolution> {
+    pub fn resolve(&mut self, now: DateTime<Utc>) -> Vec<Arc<TargetResolution>> {
         self.resolve_reusing(now, None)
     }
 
@@ -291,7 +298,7 @@ impl Engine {
         &mut self,
         now: DateTime<Utc>,
         previous: Option<&StatusDocument>,
-    ) -> Vec<TargetResolution> {
+    ) -> Vec<Arc<TargetResolution>> {
         let states: BTreeMap<&str, (u64, ChannelState)> = self
             .records
             .iter()
@@ -313,7 +320,7 @@ impl Engine {
             if let Some(kept) = kept
                 && self.inputs.get(&target.id) == Some(&inputs)
             {
-                out.push(kept.clone());
+                out.push(Arc::clone(kept));
                 continue;
             }
             let memory = self.memory.remove(&target.id).unwrap_or_default();
@@ -321,13 +328,17 @@ impl Engine {
                 resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now);
             self.memory.insert(target.id.clone(), memory);
             self.inputs.insert(target.id.clone(), inputs);
-            out.push(resolution);
+            out.push(Arc::new(resolution));
         }
         out
     }
 
     /// The status document for a set of resolutions.
-    pub fn document(&self, targets: Vec<TargetResolution>, now: DateTime<Utc>) -> StatusDocument {
+    pub fn document(
+        &self,
+        targets: Vec<Arc<TargetResolution>>,
+        now: DateTime<Utc>,
+    ) -> StatusDocument {
         StatusDocument::new(now, targets, &self.channels, &self.records)
     }
 }

@@ -5,15 +5,17 @@
 //! daemons in one process never share counters. Labels are only ids from the config and the
 //! contract's enum names, never free text, so the number of series stays bounded.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::{EncodeLabel, EncodeLabelSet, LabelSetEncoder};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use statusmon_channels::{ErrorClass, Health};
@@ -84,43 +86,6 @@ struct ErrorLabels {
     class: String,
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ChannelStateLabels {
-    channel: String,
-    kind: String,
-    state: String,
-}
-
-/// The labels of `statusmon_service_verdict`, by far the largest family (five series per service
-/// per target): the ids are shared by the five series as `Arc<str>` and the verdict is a static
-/// name, so a thousand tenants' series do not each own three strings.
-#[derive(Debug, Clone, Hash, PartialEq, Eq)]
-struct ServiceLabels {
-    target: Arc<str>,
-    service: Arc<str>,
-    verdict: &'static str,
-}
-
-impl EncodeLabelSet for ServiceLabels {
-    fn encode(&self, encoder: &mut LabelSetEncoder) -> Result<(), fmt::Error> {
-        ("target", &*self.target).encode(encoder.encode_label())?;
-        ("service", &*self.service).encode(encoder.encode_label())?;
-        ("verdict", self.verdict).encode(encoder.encode_label())
-    }
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct TargetLabels {
-    target: String,
-    verdict: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct VisibilityLabels {
-    target: String,
-    visibility: String,
-}
-
 fn probe_histogram() -> Histogram {
     Histogram::new(PROBE_BUCKETS)
 }
@@ -137,83 +102,109 @@ struct Inner {
     probe_duration: Family<ProbeLabels, Histogram, fn() -> Histogram>,
     probe_errors: Family<ErrorLabels, Counter>,
     schedule_lag: Histogram,
-    channel_state: Family<ChannelStateLabels, Gauge>,
-    service_verdict: Family<ServiceLabels, Gauge>,
-    target_verdict: Family<TargetLabels, Gauge>,
-    target_visibility: Family<VisibilityLabels, Gauge>,
-    /// What the one-hot gauges export now, so what vanishes from a document can be removed
-    /// (a `Family` cannot list its label sets).
-    exported: Mutex<Exported>,
+    /// Channels whose error counters have been started at 0.
+    counted: Mutex<HashSet<String>>,
+    /// The latest document, which the one-hot gauges are read from at scrape time.
+    picture: Arc<Picture>,
 }
 
-/// The values the one-hot gauges were last set to, so a document only touches what changed.
-#[derive(Default)]
-struct Exported {
-    /// channel id → (kind, state).
-    channels: HashMap<String, (String, ChannelState)>,
-    /// target id → what its gauges show.
-    targets: HashMap<String, ExportedTarget>,
+/// The one-hot gauges (channel states, service and target verdicts, visibility), encoded from
+/// the latest document on each scrape rather than kept as series: a thousand tenants of 24
+/// services are 120,000 series, which as a `Family` held about 20 MiB (see BENCHMARKS.md) and
+/// had to be diffed against every document. Series of what left the document leave with it.
+#[derive(Debug, Default)]
+struct Picture {
+    latest: RwLock<Option<Arc<StatusDocument>>>,
 }
 
-/// What one target's gauges show (`None` until first set).
-struct ExportedTarget {
-    /// The target id, shared with its service series' labels.
-    id: Arc<str>,
-    verdict: Option<Health>,
-    visibility: Option<Visibility>,
-    /// service id (shared with its series' labels) → verdict.
-    services: HashMap<Arc<str>, Health>,
+impl Picture {
+    fn latest(&self) -> Option<Arc<StatusDocument>> {
+        self.latest
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
-impl Inner {
-    fn set_channel_state(&self, channel: &str, kind: &str, current: ChannelState) {
-        for state in CHANNEL_STATES {
-            self.channel_state
-                .get_or_create(&ChannelStateLabels {
-                    channel: channel.to_string(),
-                    kind: kind.to_string(),
-                    state: state.as_str().to_string(),
-                })
-                .set(i64::from(state == current));
-        }
-    }
+/// One series of a one-hot family: `1` if it is the subject's current value, else `0`.
+fn one_hot(
+    family: &mut MetricEncoder,
+    labels: &impl EncodeLabelSet,
+    current: bool,
+) -> Result<(), fmt::Error> {
+    ConstGauge::new(i64::from(current)).encode(family.encode_family(labels)?)
+}
 
-    fn remove_channel(&self, channel: &str, kind: &str) {
-        for state in CHANNEL_STATES {
-            self.channel_state.remove(&ChannelStateLabels {
-                channel: channel.to_string(),
-                kind: kind.to_string(),
-                state: state.as_str().to_string(),
-            });
+impl Collector for Picture {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        let Some(document) = self.latest() else {
+            return Ok(());
+        };
+        let mut family = encoder.encode_descriptor(
+            "channel_state",
+            "1 for each channel's current state, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for channel in &document.channels {
+            for state in CHANNEL_STATES {
+                let labels = [
+                    ("channel", channel.id.as_str()),
+                    ("kind", channel.kind.as_str()),
+                    ("state", state.as_str()),
+                ];
+                one_hot(&mut family, &labels, state == channel.state)?;
+            }
         }
-    }
-
-    fn remove_service(&self, target: &Arc<str>, service: &Arc<str>) {
-        for verdict in VERDICTS {
-            self.service_verdict.remove(&ServiceLabels {
-                target: Arc::clone(target),
-                service: Arc::clone(service),
-                verdict: verdict.as_str(),
-            });
+        let mut family = encoder.encode_descriptor(
+            "service_verdict",
+            "1 for each service's current verdict per target, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for target in &document.targets {
+            for service in &target.services {
+                for verdict in VERDICTS {
+                    let labels = [
+                        ("target", target.id.as_str()),
+                        ("service", service.id.as_str()),
+                        ("verdict", verdict.as_str()),
+                    ];
+                    one_hot(&mut family, &labels, verdict == service.verdict)?;
+                }
+            }
         }
-    }
-
-    fn remove_target(&self, target: &str, seen: &ExportedTarget) {
-        for verdict in VERDICTS {
-            self.target_verdict.remove(&TargetLabels {
-                target: target.to_string(),
-                verdict: verdict.as_str().to_string(),
-            });
+        let mut family = encoder.encode_descriptor(
+            "target_verdict",
+            "1 for each target's current overall verdict, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for target in &document.targets {
+            for verdict in VERDICTS {
+                let labels = [
+                    ("target", target.id.as_str()),
+                    ("verdict", verdict.as_str()),
+                ];
+                one_hot(&mut family, &labels, verdict == target.verdict)?;
+            }
         }
-        for visibility in VISIBILITIES {
-            self.target_visibility.remove(&VisibilityLabels {
-                target: target.to_string(),
-                visibility: visibility_name(visibility).to_string(),
-            });
+        let mut family = encoder.encode_descriptor(
+            "target_visibility",
+            "1 for how much of each target we can see now, 0 for the others",
+            None,
+            MetricType::Gauge,
+        )?;
+        for target in &document.targets {
+            for visibility in VISIBILITIES {
+                let labels = [
+                    ("target", target.id.as_str()),
+                    ("visibility", visibility_name(visibility)),
+                ];
+                one_hot(&mut family, &labels, visibility == target.visibility)?;
+            }
         }
-        for service in seen.services.keys() {
-            self.remove_service(&seen.id, service);
-        }
+        Ok(())
     }
 }
 
@@ -256,41 +247,16 @@ impl Metrics {
             Unit::Seconds,
             schedule_lag.clone(),
         );
-        let channel_state = Family::<ChannelStateLabels, Gauge>::default();
-        registry.register(
-            "channel_state",
-            "1 for each channel's current state, 0 for the others",
-            channel_state.clone(),
-        );
-        let service_verdict = Family::<ServiceLabels, Gauge>::default();
-        registry.register(
-            "service_verdict",
-            "1 for each service's current verdict per target, 0 for the others",
-            service_verdict.clone(),
-        );
-        let target_verdict = Family::<TargetLabels, Gauge>::default();
-        registry.register(
-            "target_verdict",
-            "1 for each target's current overall verdict, 0 for the others",
-            target_verdict.clone(),
-        );
-        let target_visibility = Family::<VisibilityLabels, Gauge>::default();
-        registry.register(
-            "target_visibility",
-            "1 for how much of each target we can see now, 0 for the others",
-            target_visibility.clone(),
-        );
+        let picture = Arc::new(Picture::default());
+        registry.register_collector(Box::new(Arc::clone(&picture)));
         Metrics {
             inner: Arc::new(Inner {
                 registry,
                 probe_duration,
                 probe_errors,
                 schedule_lag,
-                channel_state,
-                service_verdict,
-                target_verdict,
-                target_visibility,
-                exported: Mutex::new(Exported::default()),
+                counted: Mutex::new(HashSet::new()),
+                picture,
             }),
         }
     }
@@ -325,132 +291,34 @@ impl Metrics {
         }
     }
 
-    /// Sets the one-hot gauges from a resolved document (and each new channel's error counters
-    /// to 0), and drops the series of channels, targets and services it no longer has, so a
-    /// vanished service does not linger as stale 1s.
-    ///
-    /// Only what differs from the previous document is touched: `watch` observes a document every
-    /// second and after probes, and with a thousand targets rewriting every gauge each time cost
-    /// more than resolving them.
-    pub fn observe_document(&self, document: &StatusDocument) {
+    /// Makes `document` the one the one-hot gauges show from the next scrape on (they are read
+    /// from it then, so this costs nothing per series), and starts each new channel's error
+    /// counters at 0, so `increase()` sees a channel's first error.
+    pub fn observe_document(&self, document: Arc<StatusDocument>) {
         let inner = &*self.inner;
-        let mut exported = inner
-            .exported
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for channel in &document.channels {
-            match exported.channels.get_mut(&channel.id) {
-                Some((kind, state)) if *kind == channel.kind => {
-                    if *state != channel.state {
-                        inner.set_channel_state(&channel.id, kind, channel.state);
-                        *state = channel.state;
-                    }
+        {
+            let mut counted = inner.counted.lock().unwrap_or_else(PoisonError::into_inner);
+            for channel in &document.channels {
+                if counted.contains(&channel.id) {
+                    continue;
                 }
-                before => {
-                    if let Some((kind, _)) = before {
-                        inner.remove_channel(&channel.id, kind);
-                    }
-                    inner.set_channel_state(&channel.id, &channel.kind, channel.state);
-                    // Every class starts at 0, so `increase()` sees a channel's first error.
-                    for class in ERROR_CLASSES {
-                        inner
-                            .probe_errors
-                            .get_or_create(&ErrorLabels {
-                                channel: channel.id.clone(),
-                                class: class.as_str().to_string(),
-                            })
-                            .inc_by(0);
-                    }
-                    exported
-                        .channels
-                        .insert(channel.id.clone(), (channel.kind.clone(), channel.state));
-                }
-            }
-        }
-        if exported.channels.len() != document.channels.len() {
-            let kept: HashSet<&str> = document.channels.iter().map(|c| c.id.as_str()).collect();
-            exported.channels.retain(|id, (kind, _)| {
-                let keep = kept.contains(id.as_str());
-                if !keep {
-                    inner.remove_channel(id, kind);
-                }
-                keep
-            });
-        }
-        for target in &document.targets {
-            let seen = exported
-                .targets
-                .entry(target.id.clone())
-                .or_insert_with(|| ExportedTarget {
-                    id: Arc::from(target.id.as_str()),
-                    verdict: None,
-                    visibility: None,
-                    services: HashMap::new(),
-                });
-            if seen.verdict != Some(target.verdict) {
-                for verdict in VERDICTS {
+                for class in ERROR_CLASSES {
                     inner
-                        .target_verdict
-                        .get_or_create(&TargetLabels {
-                            target: target.id.clone(),
-                            verdict: verdict.as_str().to_string(),
+                        .probe_errors
+                        .get_or_create(&ErrorLabels {
+                            channel: channel.id.clone(),
+                            class: class.as_str().to_string(),
                         })
-                        .set(i64::from(verdict == target.verdict));
+                        .inc_by(0);
                 }
-                seen.verdict = Some(target.verdict);
-            }
-            if seen.visibility != Some(target.visibility) {
-                for visibility in VISIBILITIES {
-                    inner
-                        .target_visibility
-                        .get_or_create(&VisibilityLabels {
-                            target: target.id.clone(),
-                            visibility: visibility_name(visibility).to_string(),
-                        })
-                        .set(i64::from(visibility == target.visibility));
-                }
-                seen.visibility = Some(target.visibility);
-            }
-            for service in &target.services {
-                let key = match seen.services.get_key_value(service.id.as_str()) {
-                    Some((_, verdict)) if *verdict == service.verdict => continue,
-                    Some((key, _)) => Arc::clone(key),
-                    None => Arc::from(service.id.as_str()),
-                };
-                for verdict in VERDICTS {
-                    inner
-                        .service_verdict
-                        .get_or_create(&ServiceLabels {
-                            target: Arc::clone(&seen.id),
-                            service: Arc::clone(&key),
-                            verdict: verdict.as_str(),
-                        })
-                        .set(i64::from(verdict == service.verdict));
-                }
-                seen.services.insert(key, service.verdict);
-            }
-            if seen.services.len() != target.services.len() {
-                let kept: HashSet<&str> = target.services.iter().map(|s| s.id.as_str()).collect();
-                let id = Arc::clone(&seen.id);
-                seen.services.retain(|service, _| {
-                    let keep = kept.contains(&**service);
-                    if !keep {
-                        inner.remove_service(&id, service);
-                    }
-                    keep
-                });
+                counted.insert(channel.id.clone());
             }
         }
-        if exported.targets.len() != document.targets.len() {
-            let kept: HashSet<&str> = document.targets.iter().map(|t| t.id.as_str()).collect();
-            exported.targets.retain(|target, seen| {
-                let keep = kept.contains(target.as_str());
-                if !keep {
-                    inner.remove_target(target, seen);
-                }
-                keep
-            });
-        }
+        *inner
+            .picture
+            .latest
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(document);
     }
 
     /// The registry in the OpenMetrics text format (ending in `# EOF`).

@@ -190,7 +190,7 @@ pub enum Visibility {
 }
 
 /// A verdict we held before, shown while we cannot see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct LastKnown {
     /// The verdict then.
     pub verdict: Health,
@@ -344,14 +344,14 @@ pub struct TargetResolution {
 
 /// What the resolver remembers between rounds, per target: the shown verdicts and their pending
 /// changes (hysteresis) and the last known verdicts (for blind periods).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Hash, Serialize, Deserialize)]
 pub struct TargetMemory {
     /// Per service id.
     pub services: BTreeMap<String, ServiceMemory>,
 }
 
 /// One service's memory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct ServiceMemory {
     /// Display name, so a service that vanished from every channel is still shown by name.
     pub name: String,
@@ -364,7 +364,7 @@ pub struct ServiceMemory {
 }
 
 /// A verdict change waiting for confirmation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Pending {
     /// The candidate verdict.
     pub verdict: Health,

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -22,7 +23,7 @@ pub struct StatusDocument {
     /// When it was made.
     pub generated_at: DateTime<Utc>,
     /// One resolution per target.
-    pub targets: Vec<TargetResolution>,
+    pub targets: Vec<Arc<TargetResolution>>,
     /// Every channel's own health.
     pub channels: Vec<ChannelReport>,
 }
@@ -85,13 +86,19 @@ impl StatusDocument {
     /// Whether two documents say the same thing, whenever they were made: the store writes a
     /// document only when this is false, since the loop resolves every second.
     pub fn same_picture(&self, other: &StatusDocument) -> bool {
-        self.targets == other.targets && self.channels == other.channels
+        self.targets.len() == other.targets.len()
+            && self
+                .targets
+                .iter()
+                .zip(&other.targets)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+            && self.channels == other.channels
     }
 
     /// Assembles the document.
     pub fn new(
         now: DateTime<Utc>,
-        targets: Vec<TargetResolution>,
+        targets: Vec<Arc<TargetResolution>>,
         channels: &[LiveChannel],
         records: &BTreeMap<String, ChannelRecord>,
     ) -> Self {
@@ -349,7 +356,7 @@ impl Change {
 /// The item of `items` that `is_it`, looked up first at `index`: two documents of one engine
 /// list channels, targets and services in the same order, so the search (quadratic over a
 /// thousand targets every second) is only the fallback.
-fn same_or_find<T>(items: &[T], index: usize, is_it: impl Fn(&T) -> bool) -> Option<&T> {
+pub(crate) fn same_or_find<T>(items: &[T], index: usize, is_it: impl Fn(&T) -> bool) -> Option<&T> {
     match items.get(index) {
         Some(item) if is_it(item) => Some(item),
         _ => items.iter().find(|item| is_it(item)),
@@ -389,7 +396,11 @@ pub fn changes(before: &StatusDocument, after: &StatusDocument) -> Vec<Change> {
     }
     for (i, target) in after.targets.iter().enumerate() {
         let old = same_or_find(&before.targets, i, |t| t.id == target.id);
-        target_changes(old, target, &mut out);
+        // A target the engine kept from the last round is the same resolution: nothing moved.
+        if old.is_some_and(|old| Arc::ptr_eq(old, target)) {
+            continue;
+        }
+        target_changes(old.map(|t| &**t), target, &mut out);
     }
     out
 }

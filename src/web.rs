@@ -33,7 +33,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::dashboard::{self, Timeline, TimelineEntry};
 use crate::metrics::{self, Metrics};
-use crate::resolver::{ChannelState, IncidentResolution, TargetResolution};
+use crate::resolver::{ChannelState, IncidentResolution};
 use crate::status::{Change, ChannelReport, StatusDocument};
 
 /// How many change events a slow SSE client may fall behind before it is resynchronised with a
@@ -61,16 +61,22 @@ struct Inner {
     metrics: Metrics,
 }
 
-/// One published document with its most asked answers, each serialized at most once (on the
-/// first request that needs it), so a thousand clients reading the same round cost one
-/// serialization, not a thousand.
+/// One published document with its most asked answers, built from parts each serialized at
+/// most once (on the first request that needs it): every target's JSON object, the channels and
+/// the time. A whole-document answer sends those parts one after the other instead of copying
+/// them into one body, and a target the engine kept from the last round keeps its serialized
+/// object too, so a round that changed one target of a thousand costs one target's
+/// serialization, and a thousand clients reading it cost none.
 #[derive(Debug)]
 struct Published {
     document: Arc<StatusDocument>,
-    /// `GET /api/v1/status`.
-    status: OnceLock<Serialized>,
-    /// `GET /api/v1/targets/{id}`, by the target's index in the document.
-    targets: Vec<OnceLock<Serialized>>,
+    /// `{"generated_at":"…"`: how every answer begins.
+    opening: OnceLock<Serialized>,
+    /// Each target's JSON object, by its index in the document; shared with the next round's
+    /// `Published` while the target is the same resolution.
+    targets: Vec<Arc<OnceLock<Serialized>>>,
+    /// The `channels` array.
+    channels: OnceLock<Serialized>,
     /// Target id → index, built on the first per-target request.
     index: OnceLock<HashMap<String, usize>>,
 }
@@ -79,25 +85,72 @@ struct Published {
 type Serialized = Result<Bytes, String>;
 
 impl Published {
-    fn new(document: Arc<StatusDocument>) -> Self {
-        let targets = document.targets.iter().map(|_| OnceLock::new()).collect();
+    fn new(document: Arc<StatusDocument>, previous: Option<&Published>) -> Self {
+        let targets = document
+            .targets
+            .iter()
+            .enumerate()
+            .map(|(i, target)| {
+                previous
+                    .and_then(|p| Some((p.document.targets.get(i)?, p.targets.get(i)?)))
+                    .filter(|(kept, _)| Arc::ptr_eq(kept, target))
+                    .map_or_else(|| Arc::new(OnceLock::new()), |(_, cell)| Arc::clone(cell))
+            })
+            .collect();
         Published {
             document,
-            status: OnceLock::new(),
+            opening: OnceLock::new(),
             targets,
+            channels: OnceLock::new(),
             index: OnceLock::new(),
         }
     }
 
-    fn status_json(&self) -> Result<Response, ApiError> {
-        json_response(
-            self.status
-                .get_or_init(|| serialize(&*self.document))
-                .clone(),
-        )
+    fn opening(&self) -> Serialized {
+        self.opening
+            .get_or_init(|| {
+                let time = serde_json::to_string(&self.document.generated_at)
+                    .map_err(|e| e.to_string())?;
+                Ok(Bytes::from(format!("{{\"generated_at\":{time}")))
+            })
+            .clone()
     }
 
-    /// The answer for target `id`, or `None` if the document has no such target.
+    /// Target `i`'s JSON object.
+    fn target(&self, i: usize) -> Serialized {
+        let (Some(target), Some(cell)) = (self.document.targets.get(i), self.targets.get(i)) else {
+            return Err(format!("no target {i}"));
+        };
+        cell.get_or_init(|| serialize(&**target)).clone()
+    }
+
+    /// `{"generated_at":…,"targets":[…]` and, with `channels`, `,"channels":[…]`, then `}`.
+    fn document_json(&self, channels: bool) -> Result<Response, ApiError> {
+        let mut parts = Vec::with_capacity(2 * self.targets.len() + 4);
+        parts.push(self.opening().map_err(ApiError::Internal)?);
+        parts.push(Bytes::from_static(b",\"targets\":["));
+        for i in 0..self.targets.len() {
+            if i > 0 {
+                parts.push(Bytes::from_static(b","));
+            }
+            parts.push(self.target(i).map_err(ApiError::Internal)?);
+        }
+        if channels {
+            parts.push(Bytes::from_static(b"],\"channels\":"));
+            let channels = self
+                .channels
+                .get_or_init(|| serialize(&self.document.channels))
+                .clone();
+            parts.push(channels.map_err(ApiError::Internal)?);
+            parts.push(Bytes::from_static(b"}"));
+        } else {
+            parts.push(Bytes::from_static(b"]}"));
+        }
+        Ok(json_response(Parts::new(parts)))
+    }
+
+    /// The answer for target `id` (its object with the document's time first), or `None` if
+    /// the document has no such target.
     fn target_json(&self, id: &str) -> Option<Result<Response, ApiError>> {
         let index = self.index.get_or_init(|| {
             self.document
@@ -108,31 +161,78 @@ impl Published {
                 .collect()
         });
         let i = *index.get(id)?;
-        let target = self.document.targets.get(i)?;
-        let cell = self.targets.get(i)?;
-        let body = cell.get_or_init(|| {
-            serialize(&TargetView {
-                generated_at: self.document.generated_at,
-                target,
-            })
-        });
-        Some(json_response(body.clone()))
+        let answer = (|| {
+            let object = self.target(i).map_err(ApiError::Internal)?;
+            // `{"id":…}` becomes `{"generated_at":…,"id":…}`.
+            let fields = match object.first() {
+                Some(b'{') if object.len() > 2 => object.slice(1..),
+                _ => return Err(ApiError::Internal("a target is not a JSON object".into())),
+            };
+            let opening = self.opening().map_err(ApiError::Internal)?;
+            Ok(json_response(Parts::new(vec![
+                opening,
+                Bytes::from_static(b","),
+                fields,
+            ])))
+        })();
+        Some(answer)
     }
 }
 
 fn serialize(value: &impl Serialize) -> Serialized {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| e.to_string())
+    let mut bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    // Kept for a whole round: not the doubling growth's spare capacity too.
+    bytes.shrink_to_fit();
+    Ok(Bytes::from(bytes))
 }
 
-fn json_response(body: Serialized) -> Result<Response, ApiError> {
-    let body = body.map_err(ApiError::Internal)?;
-    Ok((
+/// A response body sent as the parts it was assembled from, with its exact length.
+#[derive(Debug)]
+struct Parts {
+    parts: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Parts {
+    fn new(parts: Vec<Bytes>) -> Self {
+        let remaining = parts.iter().map(|p| p.len() as u64).sum();
+        Parts {
+            parts: parts.into_iter().filter(|p| !p.is_empty()).collect(),
+            remaining,
+        }
+    }
+}
+
+impl http_body::Body for Parts {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        let part = self.parts.pop_front();
+        if let Some(part) = &part {
+            self.remaining -= part.len() as u64;
+        }
+        std::task::Poll::Ready(part.map(|p| Ok(http_body::Frame::data(p))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+fn json_response(body: Parts) -> Response {
+    (
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        body,
+        axum::body::Body::new(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// One change line as an SSE client receives it: the same sentence `run` prints, with the
@@ -193,10 +293,13 @@ impl WebState {
     /// timeline entry.
     pub fn publish(&self, document: Arc<StatusDocument>, changes: &[Change]) {
         let at = document.generated_at;
-        let added = self.lock_timeline().record(&document);
-        self.inner
-            .document
-            .send_replace(Some(Arc::new(Published::new(document))));
+        let previous = self.inner.document.borrow().clone();
+        let added = self
+            .lock_timeline()
+            .record(&document, previous.as_ref().map(|p| &*p.document));
+        let published = Published::new(document, previous.as_deref());
+        drop(previous);
+        self.inner.document.send_replace(Some(Arc::new(published)));
         for change in changes {
             // No subscriber is not an error: nobody is listening right now.
             let _ = self.inner.events.send(ChangeEvent::new(change, at));
@@ -420,33 +523,15 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn status(State(state): State<WebState>) -> Result<Response, ApiError> {
-    state.published()?.status_json()
+    state.published()?.document_json(true)
 }
 
 /// `GET /api/v1/targets`: the document without the channels.
-#[derive(Serialize)]
-struct TargetsView<'a> {
-    generated_at: DateTime<Utc>,
-    targets: &'a [TargetResolution],
-}
-
 async fn targets(State(state): State<WebState>) -> Result<Response, ApiError> {
-    let document = state.require_document()?;
-    Ok(Json(TargetsView {
-        generated_at: document.generated_at,
-        targets: &document.targets,
-    })
-    .into_response())
+    state.published()?.document_json(false)
 }
 
 /// `GET /api/v1/targets/{id}`: one target as in the document, with the document's time.
-#[derive(Serialize)]
-struct TargetView<'a> {
-    generated_at: DateTime<Utc>,
-    #[serde(flatten)]
-    target: &'a TargetResolution,
-}
-
 async fn target(
     State(state): State<WebState>,
     id: Result<Path<String>, PathRejection>,

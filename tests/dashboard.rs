@@ -126,7 +126,7 @@ fn channels(graph: ChannelReport) -> Vec<ChannelReport> {
 fn document(target: TargetResolution, channels: Vec<ChannelReport>) -> StatusDocument {
     StatusDocument {
         generated_at: now(),
-        targets: vec![target],
+        targets: vec![Arc::new(target)],
         channels,
     }
 }
@@ -300,7 +300,7 @@ fn hostile_upstream_text_is_shown_as_text_never_as_markup() {
     ));
     let document = document(target, all);
     let mut timeline = Timeline::default();
-    timeline.record(&document);
+    timeline.record(&document, None);
     let page = dashboard::render_page(Some(&document), &timeline, now()).into_string();
 
     assert_eq!(
@@ -384,7 +384,7 @@ fn resolved_round(
 fn round_document(target: TargetResolution, generated_at: DateTime<Utc>) -> StatusDocument {
     StatusDocument {
         generated_at,
-        targets: vec![target],
+        targets: vec![Arc::new(target)],
         channels: Vec::new(),
     }
 }
@@ -415,29 +415,65 @@ fn the_resolver_keeps_each_channels_own_words_on_a_shared_incident() {
 }
 
 #[test]
+fn the_timeline_passes_over_a_kept_target_but_not_one_resolved_again() {
+    let mut timeline = Timeline::default();
+    let mut other = resolved_round("site says", "x posted first", at(12, 2, 0), at(12, 2, 30));
+    other.id = "fabrikam".into();
+    let kept = Arc::new(resolved_round(
+        "site says",
+        "x posted first",
+        at(12, 2, 0),
+        at(12, 2, 30),
+    ));
+    let first = StatusDocument {
+        generated_at: at(12, 2, 30),
+        targets: vec![Arc::clone(&kept), Arc::new(other)],
+        channels: Vec::new(),
+    };
+    assert_eq!(timeline.record(&first, None).len(), 4);
+
+    // The engine keeps contoso (the same resolution) and resolves fabrikam again after X posted.
+    let mut again = resolved_round("site says", "x posted again", at(12, 4, 0), at(12, 4, 30));
+    again.id = "fabrikam".into();
+    let second = StatusDocument {
+        generated_at: at(12, 4, 30),
+        targets: vec![kept, Arc::new(again)],
+        channels: Vec::new(),
+    };
+    let added = timeline.record(&second, Some(&first));
+    let added: Vec<(&str, Option<&str>)> = added
+        .iter()
+        .map(|e| (e.target.as_str(), e.text.as_deref()))
+        .collect();
+    assert_eq!(added, [("fabrikam", Some("x posted again"))]);
+    assert_eq!(timeline.entries("contoso").len(), 2);
+    assert_eq!(timeline.entries("fabrikam").len(), 3);
+}
+
+#[test]
 fn the_timeline_merges_both_channels_newest_first_and_adds_only_what_is_new() {
     let mut timeline = Timeline::default();
     let first = round_document(
         resolved_round("site says", "x posted first", at(12, 2, 0), at(12, 2, 30)),
         at(12, 2, 30),
     );
-    let added = timeline.record(&first);
+    let added = timeline.record(&first, None);
     assert_eq!(added.len(), 2, "{added:#?}");
 
     // The same round again (the loop publishes every second): nothing new.
-    assert!(timeline.record(&first).is_empty());
+    assert!(timeline.record(&first, None).is_empty());
     let again = round_document(
         resolved_round("site says", "x posted first", at(12, 2, 0), at(12, 3, 30)),
         at(12, 3, 30),
     );
-    assert!(timeline.record(&again).is_empty());
+    assert!(timeline.record(&again, None).is_empty());
 
     // X posts again; the site says the same.
     let second = round_document(
         resolved_round("site says", "x posted again", at(12, 4, 0), at(12, 4, 30)),
         at(12, 4, 30),
     );
-    let added = timeline.record(&second);
+    let added = timeline.record(&second, None);
     assert_eq!(added.len(), 1);
     assert_eq!(added[0].channel, "msft365status-x");
     assert_eq!(added[0].text.as_deref(), Some("x posted again"));
@@ -478,7 +514,7 @@ fn the_timeline_is_bounded_and_does_not_readd_what_it_dropped() {
             ),
             round,
         );
-        timeline.record(&doc);
+        timeline.record(&doc, None);
         documents.push(doc);
     }
     let texts: Vec<String> = timeline
@@ -488,7 +524,7 @@ fn the_timeline_is_bounded_and_does_not_readd_what_it_dropped() {
         .collect();
     assert_eq!(texts, ["post 4", "post 3"]);
     // The site's update (12:01) was dropped by the bound though still reported: not re-added.
-    assert!(timeline.record(&documents[3]).is_empty());
+    assert!(timeline.record(&documents[3], None).is_empty());
     assert_eq!(timeline.entries("contoso").len(), 2);
 }
 

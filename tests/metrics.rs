@@ -283,8 +283,10 @@ async fn a_vanished_service_is_no_longer_exported() {
         5,
         "one series per verdict:\n{before}"
     );
-    document.targets[0].services.retain(|s| s.id != gone);
-    web.metrics().observe_document(&document);
+    Arc::make_mut(&mut document.targets[0])
+        .services
+        .retain(|s| s.id != gone);
+    web.metrics().observe_document(Arc::new(document.clone()));
     let (_, _, after) = scrape(&web).await;
     assert!(
         !after.lines().any(|l| l.contains(&label)),

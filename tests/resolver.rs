@@ -583,6 +583,7 @@ fn the_exit_code_follows_the_worst_target_an_incident_before_unknown() {
     let with = |health| resolve_once(&spec, vec![answered("a", t0(), &[("x", health)])], t0());
     let blind = resolve_once(&spec, vec![failed(channel("a"), t0())], t0());
     let code = |targets: Vec<TargetResolution>| {
+        let targets = targets.into_iter().map(std::sync::Arc::new).collect();
         StatusDocument::new(t0(), targets, &[], &BTreeMap::new()).exit_code()
     };
     assert_eq!(code(vec![blind.clone(), with(Health::Incident)]), 2);

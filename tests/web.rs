@@ -202,6 +202,84 @@ async fn targets_list_every_target_and_one_target_by_id_or_a_404() {
     assert_eq!(json.as_object().map(|o| o.len()), Some(1), "{json}");
 }
 
+/// The raw answer to a GET: status, `Content-Length` and the body's bytes.
+async fn get_raw(state: &WebState, path: &str) -> (StatusCode, Option<usize>, Vec<u8>) {
+    let request = Request::get(path).body(Body::empty()).expect("request");
+    let response = web::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("the router is infallible");
+    let status = response.status();
+    let length = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    (status, length, body.to_vec())
+}
+
+#[tokio::test]
+async fn each_round_is_answered_anew_for_kept_and_re_resolved_targets_alike() {
+    let first = graph_document(GraphScenario::Healthy).await;
+    let kept = Arc::clone(&first.targets[0]);
+    let mut other = (*kept).clone();
+    other.id = "fabrikam".to_string();
+    let state = WebState::new();
+    state.publish(
+        Arc::new(StatusDocument {
+            generated_at: first.generated_at,
+            targets: vec![Arc::clone(&kept), Arc::new(other.clone())],
+            channels: first.channels.clone(),
+        }),
+        &[],
+    );
+    // Every answer of the first round is made (and kept for its round).
+    for path in [
+        "/api/v1/status",
+        "/api/v1/targets",
+        "/api/v1/targets/contoso",
+        "/api/v1/targets/fabrikam",
+    ] {
+        assert_eq!(get(&state, path).await.0, StatusCode::OK, "{path}");
+    }
+    // The next round keeps contoso's resolution as it was and resolves fabrikam anew.
+    other.verdict = statusmon_channels::Health::Incident;
+    let second = StatusDocument {
+        generated_at: first.generated_at + chrono::TimeDelta::seconds(1),
+        targets: vec![kept, Arc::new(other)],
+        channels: first.channels.clone(),
+    };
+    let expected = serde_json::to_value(&second).expect("serializes");
+    let time = expected["generated_at"].clone();
+    state.publish(Arc::new(second), &[]);
+
+    let (status, length, body) = get_raw(&state, "/api/v1/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(length, Some(body.len()), "Content-Length is the body's");
+    let json: Value = serde_json::from_slice(&body).expect("the document is JSON");
+    assert_eq!(json, expected);
+    assert_eq!(json["targets"][1]["verdict"], "incident");
+
+    let (_, json) = get(&state, "/api/v1/targets").await;
+    assert_eq!(json["targets"], expected["targets"]);
+    assert_eq!(json["generated_at"], time);
+    for (i, id) in ["contoso", "fabrikam"].into_iter().enumerate() {
+        let (status, length, body) = get_raw(&state, &format!("/api/v1/targets/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            length,
+            Some(body.len()),
+            "{id}: Content-Length is the body's"
+        );
+        let mut json: Value = serde_json::from_slice(&body).expect("a target is JSON");
+        let object = json.as_object_mut().expect("a target is an object");
+        assert_eq!(object.remove("generated_at"), Some(time.clone()), "{id}");
+        assert_eq!(json, expected["targets"][i], "{id}");
+    }
+}
+
 #[tokio::test]
 async fn channels_lists_every_channel_with_its_state() {
     let state = published(graph_document(GraphScenario::Healthy).await);

@@ -8,8 +8,9 @@
 
 pub mod sqlite;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +20,7 @@ use futures_util::future::BoxFuture;
 use statusmon_channels::{Observation, ProbeError};
 
 use crate::resolver::{ChannelRecord, IncidentResolution, TargetMemory};
-use crate::status::{Change, StatusDocument};
+use crate::status::{self, Change, StatusDocument};
 
 pub use sqlite::SqliteStore;
 
@@ -276,10 +277,21 @@ const PENDING_LIMIT: usize = 10_000;
 pub struct Recorder {
     store: Arc<dyn Store>,
     channels: BTreeMap<String, ChannelMark>,
-    memory: BTreeMap<String, TargetMemory>,
+    /// A hash of each target's memory as written: enough to tell it moved, without a second
+    /// copy of every target's memory.
+    memory: HashMap<String, u64>,
+    /// The document of the last round that brought the store up to date: a target still the same
+    /// resolution (`Arc`) since was not resolved again, so its memory cannot have moved.
+    current: Option<Arc<StatusDocument>>,
     document: Option<Arc<StatusDocument>>,
     pending: Vec<(DateTime<Utc>, Change)>,
     failing: bool,
+}
+
+fn memory_hash(memory: &TargetMemory) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    memory.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl Recorder {
@@ -292,7 +304,12 @@ impl Recorder {
                 .iter()
                 .map(|c| (c.id.clone(), ChannelMark::of_stored(c)))
                 .collect(),
-            memory: restored.memory.clone(),
+            memory: restored
+                .memory
+                .iter()
+                .map(|(id, memory)| (id.clone(), memory_hash(memory)))
+                .collect(),
+            current: None,
             document: restored.document.clone().map(Arc::new),
             pending: Vec::new(),
             failing: false,
@@ -322,10 +339,19 @@ impl Recorder {
             })
             .map(StoredChannel::from_record)
             .collect();
-        let memory = memory
+        let memory = document
+            .targets
             .iter()
-            .filter(|(id, m)| self.memory.get(*id) != Some(*m))
-            .map(|(id, m)| (id.clone(), m.clone()))
+            .enumerate()
+            .filter(|(i, target)| {
+                let before = self.current.as_ref().and_then(|c| c.targets.get(*i));
+                !before.is_some_and(|before| Arc::ptr_eq(before, target))
+            })
+            .filter_map(|(_, target)| {
+                let m = memory.get(&target.id)?;
+                let hash = memory_hash(m);
+                (self.memory.get(&target.id) != Some(&hash)).then(|| (target.id.clone(), m.clone()))
+            })
             .collect();
         // The stored document is the baseline a restart diffs against, so it must be current in
         // everything `status::changes` reports: it is rewritten with every round that has
@@ -376,6 +402,7 @@ impl Recorder {
     ) -> Option<String> {
         let round = self.round(records, memory, document, changes);
         if round.is_empty() {
+            self.current = Some(Arc::clone(document));
             return None;
         }
         let written = round.clone();
@@ -389,7 +416,13 @@ impl Recorder {
                     self.channels
                         .insert(channel.id.clone(), ChannelMark::of_stored(channel));
                 }
-                self.memory.extend(written.memory);
+                self.memory.extend(
+                    written
+                        .memory
+                        .iter()
+                        .map(|(id, memory)| (id.clone(), memory_hash(memory))),
+                );
+                self.current = Some(Arc::clone(document));
                 if let Some(document) = written.document {
                     self.document = Some(document);
                 }
@@ -461,8 +494,11 @@ fn incident_updates(
     after: &StatusDocument,
 ) -> Vec<IncidentUpdate> {
     let mut updates = Vec::new();
-    for target in &after.targets {
-        let old = before.and_then(|d| d.targets.iter().find(|t| t.id == target.id));
+    for (i, target) in after.targets.iter().enumerate() {
+        let old = before.and_then(|d| status::same_or_find(&d.targets, i, |t| t.id == target.id));
+        if old.is_some_and(|old| Arc::ptr_eq(old, target)) {
+            continue;
+        }
         for incident in &target.incidents {
             let previous = old.and_then(|t| t.incidents.iter().find(|i| i.id == incident.id));
             if previous != Some(incident) {
