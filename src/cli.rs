@@ -24,6 +24,36 @@ use crate::status::{self, StatusDocument};
 use crate::store::{self, Recorder, Snapshot, SqliteStore, Store};
 use crate::web::{self, WebState};
 
+/// `print!` for the commands' output. A reader that went away (`statusmon demo | head`) ends
+/// the process quietly with code 0, as Unix tools do, instead of a panic; `run` then stops the
+/// way a kill would (every round is committed before it is printed, so the next start restores
+/// it). Any other failure to write is logged once and the command goes on.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(args).and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        WARNED.call_once(|| tracing::warn!(%error, "cannot write to stdout"));
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => {
+        write_stdout(format_args!($($arg)*))
+    };
+}
+
+macro_rules! outln {
+    () => {
+        write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 /// Exit codes of `status` (Nagios plugin convention).
 pub mod exit {
     /// Every target operational.
@@ -298,10 +328,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                     anyhow::bail!("interrupted; the daemon and the upstream were stopped")
                 }
             };
-            print!("{}", report.render_text());
+            out!("{}", report.render_text());
             if markdown {
-                println!();
-                print!("{}", report.render_markdown());
+                outln!();
+                out!("{}", report.render_markdown());
             }
             Ok(exit::OK)
         }
@@ -334,14 +364,14 @@ fn check_config(path: &Path) -> u8 {
     let Some(config) = load(path) else {
         return exit::WARNING;
     };
-    println!(
+    outln!(
         "{}: OK: {} channel(s), {} target(s)",
         path.display(),
         config.channels.len(),
         config.targets.len()
     );
     for target in &config.targets {
-        println!(
+        outln!(
             "  target {} ({}): {} (primary: {})",
             target.id,
             target.name,
@@ -393,9 +423,9 @@ async fn probe(path: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
                 },
             }),
         };
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        print!("{}", render_probe(id, &outcome, elapsed));
+        out!("{}", render_probe(id, &outcome, elapsed));
     }
     Ok(code)
 }
@@ -464,9 +494,9 @@ async fn status(path: &Path, json: bool) -> anyhow::Result<u8> {
     let targets = engine.resolve(now);
     let document = engine.document(targets, now);
     if json {
-        println!("{}", serde_json::to_string_pretty(&document)?);
+        outln!("{}", serde_json::to_string_pretty(&document)?);
     } else {
-        print!("{}", document.render_table());
+        out!("{}", document.render_table());
     }
     Ok(document.exit_code())
 }
@@ -492,7 +522,7 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         }),
         None => Engine::new(config, &client),
     };
-    println!(
+    outln!(
         "statusmon {}: watching {} channel(s) for {} target(s) from {}; Ctrl-C to stop",
         env!("CARGO_PKG_VERSION"),
         engine.channels().len(),
@@ -500,7 +530,7 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
         path.display()
     );
     if let Some(archive) = &archive {
-        println!(
+        outln!(
             "recording every upstream answer to {} (statusmon replay {0})",
             archive.dir().display()
         );
@@ -508,7 +538,7 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     let state = WebState::new();
     let baseline = restore(&mut engine, &snapshot, &store, &state);
     let api = Api::serve(listener, state)?;
-    println!("{}", dashboard_line(api.addr));
+    outln!("{}", dashboard_line(api.addr));
     let recorder = Recorder::new(Arc::new(store), &snapshot);
     watch_with(
         engine,
@@ -550,9 +580,9 @@ async fn replay(path: &Path, dir: &Path, json: bool) -> anyhow::Result<u8> {
         .context("the replay task failed")?
         .context("starting the replay")?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&replay)?);
+        outln!("{}", serde_json::to_string_pretty(&replay)?);
     } else {
-        print!("{}", replay.render());
+        out!("{}", replay.render());
     }
     Ok(exit::OK)
 }
@@ -628,7 +658,7 @@ impl Api {
                 .with_graceful_shutdown(async move { closing.closed().await })
                 .await
         });
-        println!(
+        outln!(
             "serving the HTTP API on http://{addr} (/api/v1/status, /api/v1/events, /readyz, /metrics)"
         );
         Ok(Api {
@@ -652,7 +682,7 @@ impl Api {
 
 /// Prints a line with a UTC timestamp, as `run` and `demo` do.
 fn say(line: &str) {
-    println!(
+    outln!(
         "{}  {line}",
         Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
     );
@@ -771,7 +801,7 @@ pub async fn watch_with(
         }
         if shown.is_none() {
             say("first round complete:");
-            print!("{}", indent(&document.render_table()));
+            out!("{}", indent(&document.render_table()));
         } else if first {
             say(&format!(
                 "first round complete: {} change(s) since the restored state",
@@ -882,26 +912,26 @@ async fn demo(speed: u32, listen: SocketAddr) -> anyhow::Result<u8> {
     let addr = listener
         .local_addr()
         .context("reading the HTTP API's bound address")?;
-    println!("{}\n", dashboard_line(addr));
+    outln!("{}\n", dashboard_line(addr));
     let sim = simulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), Scenario::Healthy)
         .await
         .context("starting the simulator on 127.0.0.1")?;
     let config = demo_config(&sim.base_url(), speed)?;
     let client = engine::http_client().context("building the HTTP client")?;
     let engine = Engine::new(Arc::new(config), &client);
-    println!(
+    outln!(
         "statusmon demo: a scripted outage against the built-in simulator at {}",
         sim.base_url()
     );
-    println!(
+    outln!(
         "  target \"contoso\" watches Graph (contoso-graph, primary), the public status site (m365-public) and @MSFT365Status on X (msft365status-x), each probed every {}.",
         humantime::format_duration(Duration::from_secs(1) / speed)
     );
-    println!(
+    outln!(
         "  Verdicts say where they come from and how sure we are; nothing is green without an explicit statement."
     );
     let api = Api::serve(listener, WebState::new())?;
-    println!();
+    outln!();
     let steps = [
         Step {
             after: Duration::from_secs(5),
@@ -969,14 +999,14 @@ async fn demo(speed: u32, listen: SocketAddr) -> anyhow::Result<u8> {
     let last = watch(engine, stop, &api.state).await;
     api.stop().await;
     sim.shutdown().await;
-    println!("\nfinal picture:");
-    print!("{}", indent(&last.render_table()));
+    outln!("\nfinal picture:");
+    out!("{}", indent(&last.render_table()));
     let admin = last
         .targets
         .first()
         .map(|t| t.admin_plane.verdict)
         .unwrap_or(Health::Unknown);
-    println!(
+    outln!(
         "demo over (admin center now {admin}). Try: statusmon simulate --graph-scenario incident, then point a config at it."
     );
     Ok(exit::OK)

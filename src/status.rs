@@ -533,6 +533,27 @@ fn target_changes(
             Some(_) => {}
         }
     }
+    // An incident can also leave the picture without a last word (a feed's window moved on, its
+    // only channel stopped answering): said once, so it does not vanish in silence.
+    for gone in old.iter().flat_map(|t| &t.incidents) {
+        if target.incidents.iter().any(|i| i.id == gone.id) {
+            continue;
+        }
+        let last = if gone.resolved {
+            format!("was {}", gone.status)
+        } else {
+            format!("last {}, never said resolved", gone.status)
+        };
+        out.push(Change::target(
+            &target.id,
+            format!(
+                "target {} · incident {}: no longer reported ({last}; was reported by {})",
+                target.id,
+                gone.id,
+                gone.sources.join(", ")
+            ),
+        ));
+    }
 }
 
 /// How a service changed: from, to, and where the new verdict comes from.

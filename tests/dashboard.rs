@@ -415,6 +415,25 @@ fn the_resolver_keeps_each_channels_own_words_on_a_shared_incident() {
 }
 
 #[test]
+fn an_incident_that_leaves_the_picture_is_said_once_not_dropped_in_silence() {
+    let with = resolved_round("site says", "x says", at(12, 2, 0), at(12, 2, 30));
+    let id = with.incidents[0].id.clone();
+    let mut without = with.clone();
+    without.incidents.clear();
+    let before = round_document(with, at(12, 2, 30));
+    let after = round_document(without, at(12, 3, 30));
+    let said: Vec<String> = statusmon::status::changes(&before, &after)
+        .into_iter()
+        .map(|c| c.text)
+        .filter(|t| t.contains(&id))
+        .collect();
+    assert_eq!(said.len(), 1, "{said:#?}");
+    assert!(said[0].contains("no longer reported"), "{}", said[0]);
+    assert!(said[0].contains("m365-public"), "{}", said[0]);
+    assert!(statusmon::status::changes(&after, &after).is_empty());
+}
+
+#[test]
 fn the_timeline_passes_over_a_kept_target_but_not_one_resolved_again() {
     let mut timeline = Timeline::default();
     let mut other = resolved_round("site says", "x posted first", at(12, 2, 0), at(12, 2, 30));
