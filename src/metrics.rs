@@ -5,16 +5,17 @@
 //! daemons in one process never share counters. Labels are only ids from the config and the
 //! contract's enum names, never free text, so the number of series stays bounded.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
@@ -73,23 +74,6 @@ fn visibility_name(visibility: Visibility) -> &'static str {
     }
 }
 
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ProbeLabels {
-    channel: String,
-    kind: String,
-    outcome: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ErrorLabels {
-    channel: String,
-    class: String,
-}
-
-fn probe_histogram() -> Histogram {
-    Histogram::new(PROBE_BUCKETS)
-}
-
 /// The daemon's metrics: written by the `watch` loop, rendered by `GET /metrics`. Cloning is
 /// cheap: every clone is a handle to the same registry.
 #[derive(Clone)]
@@ -99,25 +83,124 @@ pub struct Metrics {
 
 struct Inner {
     registry: Registry,
-    probe_duration: Family<ProbeLabels, Histogram, fn() -> Histogram>,
-    probe_errors: Family<ErrorLabels, Counter>,
     schedule_lag: Histogram,
-    /// Channels whose error counters have been started at 0.
-    counted: Mutex<HashSet<String>>,
-    /// The latest document, which the one-hot gauges are read from at scrape time.
-    picture: Arc<Picture>,
+    collected: Arc<Collected>,
 }
 
-/// The one-hot gauges (channel states, service and target verdicts, visibility), encoded from
-/// the latest document on each scrape rather than kept as series: a thousand tenants of 24
-/// services are 120,000 series, which as a `Family` held about 20 MiB (see BENCHMARKS.md) and
-/// had to be diffed against every document. Series of what left the document leave with it.
+/// What `/metrics` shows per channel and per target, kept as plain numbers and the latest
+/// document and encoded on each scrape rather than kept as series. A thousand tenants of 24
+/// services are 120,000 one-hot series, which as a `Family` held about 20 MiB (see
+/// BENCHMARKS.md) and had to be diffed against every document; a thousand channels' eight error
+/// counters and their histograms were another 2 MiB of label strings. Series of what left the
+/// document leave with it (the probe counters stay: counters only go up).
 #[derive(Debug, Default)]
-struct Picture {
+struct Collected {
+    /// The latest document: channel states, service and target verdicts, visibility.
     latest: RwLock<Option<Arc<StatusDocument>>>,
+    /// Per channel id, what its probes came to.
+    probes: Mutex<BTreeMap<String, ChannelProbes>>,
 }
 
-impl Picture {
+/// One channel's probes: errors by class (in [`ERROR_CLASSES`] order) and durations by outcome.
+#[derive(Debug)]
+struct ChannelProbes {
+    kind: String,
+    errors: [u64; ERROR_CLASSES.len()],
+    ok: Durations,
+    failed: Durations,
+}
+
+impl ChannelProbes {
+    fn new(kind: &str) -> Self {
+        ChannelProbes {
+            kind: kind.to_string(),
+            errors: [0; ERROR_CLASSES.len()],
+            ok: Durations::default(),
+            failed: Durations::default(),
+        }
+    }
+}
+
+/// A histogram of probe durations over [`PROBE_BUCKETS`] (the last count is `+Inf`).
+#[derive(Debug, Default)]
+struct Durations {
+    counts: [u64; PROBE_BUCKETS.len() + 1],
+    count: u64,
+    sum: f64,
+}
+
+impl Durations {
+    fn observe(&mut self, seconds: f64) {
+        let bucket = PROBE_BUCKETS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(PROBE_BUCKETS.len());
+        self.counts[bucket] += 1;
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// The buckets as the encoder takes them: upper bound and count (not cumulative).
+    fn buckets(&self) -> [(f64, u64); PROBE_BUCKETS.len() + 1] {
+        let mut out = [(f64::INFINITY, 0); PROBE_BUCKETS.len() + 1];
+        for (i, slot) in out.iter_mut().enumerate() {
+            *slot = (
+                PROBE_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY),
+                self.counts[i],
+            );
+        }
+        out
+    }
+}
+
+impl Collected {
+    fn probes(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ChannelProbes>> {
+        self.probes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn encode_probes(&self, encoder: &mut DescriptorEncoder) -> Result<(), fmt::Error> {
+        let probes = self.probes();
+        let mut family = encoder.encode_descriptor(
+            "probe_duration",
+            "How long each probe took, deadline included",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (channel, stats) in probes.iter() {
+            for (outcome, durations) in [("ok", &stats.ok), ("error", &stats.failed)] {
+                if durations.count == 0 {
+                    continue;
+                }
+                let labels = [
+                    ("channel", channel.as_str()),
+                    ("kind", stats.kind.as_str()),
+                    ("outcome", outcome),
+                ];
+                family
+                    .encode_family(&labels)?
+                    .encode_histogram::<NoLabelSet>(
+                        durations.sum,
+                        durations.count,
+                        &durations.buckets(),
+                        None,
+                    )?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "probe_errors",
+            "Failed probes by error class (the contract's class names)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (channel, stats) in probes.iter() {
+            for (class, count) in ERROR_CLASSES.iter().zip(stats.errors) {
+                let labels = [("channel", channel.as_str()), ("class", class.as_str())];
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+
     fn latest(&self) -> Option<Arc<StatusDocument>> {
         self.latest
             .read()
@@ -135,8 +218,9 @@ fn one_hot(
     ConstGauge::new(i64::from(current)).encode(family.encode_family(labels)?)
 }
 
-impl Collector for Picture {
+impl Collector for Collected {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), fmt::Error> {
+        self.encode_probes(&mut encoder)?;
         let Some(document) = self.latest() else {
             return Ok(());
         };
@@ -224,22 +308,6 @@ impl Metrics {
     /// Registers every family under the `statusmon_` prefix, empty until the first probe.
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("statusmon");
-        let probe_duration =
-            Family::<ProbeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
-                probe_histogram as fn() -> Histogram,
-            );
-        registry.register_with_unit(
-            "probe_duration",
-            "How long each probe took, deadline included",
-            Unit::Seconds,
-            probe_duration.clone(),
-        );
-        let probe_errors = Family::<ErrorLabels, Counter>::default();
-        registry.register(
-            "probe_errors",
-            "Failed probes by error class (the contract's class names)",
-            probe_errors.clone(),
-        );
         let schedule_lag = Histogram::new(LAG_BUCKETS);
         registry.register_with_unit(
             "schedule_lag",
@@ -247,16 +315,13 @@ impl Metrics {
             Unit::Seconds,
             schedule_lag.clone(),
         );
-        let picture = Arc::new(Picture::default());
-        registry.register_collector(Box::new(Arc::clone(&picture)));
+        let collected = Arc::new(Collected::default());
+        registry.register_collector(Box::new(Arc::clone(&collected)));
         Metrics {
             inner: Arc::new(Inner {
                 registry,
-                probe_duration,
-                probe_errors,
                 schedule_lag,
-                counted: Mutex::new(HashSet::new()),
-                picture,
+                collected,
             }),
         }
     }
@@ -267,27 +332,26 @@ impl Metrics {
         if let Some(lag) = report.schedule_lag {
             self.inner.schedule_lag.observe(lag.as_secs_f64());
         }
-        let outcome = if report.outcome.is_ok() {
-            "ok"
-        } else {
-            "error"
+        let mut probes = self.inner.collected.probes();
+        if !probes.contains_key(&report.channel) {
+            probes.insert(
+                report.channel.clone(),
+                ChannelProbes::new(report.kind.as_str()),
+            );
+        }
+        let Some(stats) = probes.get_mut(&report.channel) else {
+            return;
         };
-        self.inner
-            .probe_duration
-            .get_or_create(&ProbeLabels {
-                channel: report.channel.clone(),
-                kind: report.kind.as_str().to_string(),
-                outcome: outcome.to_string(),
-            })
-            .observe(report.elapsed.as_secs_f64());
-        if let Err(error) = &report.outcome {
-            self.inner
-                .probe_errors
-                .get_or_create(&ErrorLabels {
-                    channel: report.channel.clone(),
-                    class: error.class().as_str().to_string(),
-                })
-                .inc();
+        let seconds = report.elapsed.as_secs_f64();
+        match &report.outcome {
+            Ok(_) => stats.ok.observe(seconds),
+            Err(error) => {
+                stats.failed.observe(seconds);
+                let class = error.class();
+                if let Some(i) = ERROR_CLASSES.iter().position(|c| *c == class) {
+                    stats.errors[i] += 1;
+                }
+            }
         }
     }
 
@@ -295,27 +359,16 @@ impl Metrics {
     /// from it then, so this costs nothing per series), and starts each new channel's error
     /// counters at 0, so `increase()` sees a channel's first error.
     pub fn observe_document(&self, document: Arc<StatusDocument>) {
-        let inner = &*self.inner;
+        let collected = &*self.inner.collected;
         {
-            let mut counted = inner.counted.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut probes = collected.probes();
             for channel in &document.channels {
-                if counted.contains(&channel.id) {
-                    continue;
+                if !probes.contains_key(&channel.id) {
+                    probes.insert(channel.id.clone(), ChannelProbes::new(&channel.kind));
                 }
-                for class in ERROR_CLASSES {
-                    inner
-                        .probe_errors
-                        .get_or_create(&ErrorLabels {
-                            channel: channel.id.clone(),
-                            class: class.as_str().to_string(),
-                        })
-                        .inc_by(0);
-                }
-                counted.insert(channel.id.clone());
             }
         }
-        *inner
-            .picture
+        *collected
             .latest
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(document);
@@ -329,5 +382,58 @@ impl Metrics {
             tracing::warn!(%error, "encoding the metrics failed");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use statusmon_channels::{ChannelKind, ProbeError};
+
+    /// The lines of `text` about metric `name` (its samples, not its help).
+    fn samples<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
+        text.lines().filter(|l| l.starts_with(name)).collect()
+    }
+
+    #[test]
+    fn probe_durations_are_exported_as_the_library_histogram_exports_them() {
+        let seconds = [0.0, 0.05, 0.07, 0.3, 2.0, 2.5, 299.0, 301.0, 1e9];
+        let metrics = Metrics::new();
+        for s in seconds {
+            metrics.record_probe(&ProbeReport {
+                channel: "c".to_string(),
+                kind: ChannelKind::Feed,
+                outcome: Err(ProbeError::Timeout {
+                    what: "probe of c".to_string(),
+                    after: Duration::from_secs(1),
+                }),
+                elapsed: Duration::from_secs_f64(s),
+                at: chrono::Utc::now(),
+                schedule_lag: None,
+            });
+        }
+        let ours = metrics.render();
+
+        let mut registry = Registry::with_prefix("statusmon");
+        let library = prometheus_client::metrics::family::Family::<
+            [(&'static str, &'static str); 3],
+            Histogram,
+            fn() -> Histogram,
+        >::new_with_constructor(|| Histogram::new(PROBE_BUCKETS));
+        registry.register_with_unit("probe_duration", "", Unit::Seconds, library.clone());
+        let series =
+            library.get_or_create(&[("channel", "c"), ("kind", "feed"), ("outcome", "error")]);
+        for s in seconds {
+            series.observe(Duration::from_secs_f64(s).as_secs_f64());
+        }
+        let mut theirs = String::new();
+        encode(&mut theirs, &registry).expect("encodes");
+
+        let name = "statusmon_probe_duration_seconds_";
+        assert_eq!(samples(&ours, name), samples(&theirs, name), "{ours}");
+        assert!(ours.contains("statusmon_probe_errors_total{channel=\"c\",class=\"timeout\"} 9"));
+        assert!(ours.contains("statusmon_probe_errors_total{channel=\"c\",class=\"auth\"} 0"));
     }
 }
