@@ -63,15 +63,17 @@ struct Inner {
 
 /// One published document with its most asked answers, built from parts each serialized at
 /// most once (on the first request that needs it): every target's JSON object, the channels and
-/// the time. A whole-document answer sends those parts one after the other instead of copying
-/// them into one body, and a target the engine kept from the last round keeps its serialized
-/// object too, so a round that changed one target of a thousand costs one target's
-/// serialization, and a thousand clients reading it cost none.
+/// the time. A target the engine kept from the last round keeps its serialized object too, so a
+/// round that changed one target of a thousand costs one target's serialization, and a
+/// thousand clients reading it cost none. Answers are those parts sent one after the other;
+/// only the whole document is also put together once, while it is asked for.
 #[derive(Debug)]
 struct Published {
     document: Arc<StatusDocument>,
     /// `{"generated_at":"…"`: how every answer begins.
     opening: OnceLock<Serialized>,
+    /// The whole document, put together from the parts on its first request.
+    status: OnceLock<Serialized>,
     /// Each target's JSON object, by its index in the document; shared with the next round's
     /// `Published` while the target is the same resolution.
     targets: Vec<Arc<OnceLock<Serialized>>>,
@@ -100,6 +102,7 @@ impl Published {
         Published {
             document,
             opening: OnceLock::new(),
+            status: OnceLock::new(),
             targets,
             channels: OnceLock::new(),
             index: OnceLock::new(),
@@ -125,15 +128,15 @@ impl Published {
     }
 
     /// `{"generated_at":…,"targets":[…]` and, with `channels`, `,"channels":[…]`, then `}`.
-    fn document_json(&self, channels: bool) -> Result<Response, ApiError> {
+    fn document_parts(&self, channels: bool) -> Result<Vec<Bytes>, String> {
         let mut parts = Vec::with_capacity(2 * self.targets.len() + 4);
-        parts.push(self.opening().map_err(ApiError::Internal)?);
+        parts.push(self.opening()?);
         parts.push(Bytes::from_static(b",\"targets\":["));
         for i in 0..self.targets.len() {
             if i > 0 {
                 parts.push(Bytes::from_static(b","));
             }
-            parts.push(self.target(i).map_err(ApiError::Internal)?);
+            parts.push(self.target(i)?);
         }
         if channels {
             parts.push(Bytes::from_static(b"],\"channels\":"));
@@ -141,11 +144,29 @@ impl Published {
                 .channels
                 .get_or_init(|| serialize(&self.document.channels))
                 .clone();
-            parts.push(channels.map_err(ApiError::Internal)?);
+            parts.push(channels?);
             parts.push(Bytes::from_static(b"}"));
         } else {
             parts.push(Bytes::from_static(b"]}"));
         }
+        Ok(parts)
+    }
+
+    /// `GET /api/v1/status`: the parts put together once per document, on its first request, so
+    /// each answer is one buffer (a 10 MiB document streamed as thousands of parts answered at
+    /// half the rate). Only this answer holds a copy, and only while its round is current.
+    fn status_json(&self) -> Result<Response, ApiError> {
+        let whole = self
+            .status
+            .get_or_init(|| Ok(Bytes::from(self.document_parts(true)?.concat())))
+            .clone()
+            .map_err(ApiError::Internal)?;
+        Ok(json_response(Parts::new(vec![whole])))
+    }
+
+    /// `GET /api/v1/targets`: the document without its channels, sent as its parts.
+    fn targets_json(&self) -> Result<Response, ApiError> {
+        let parts = self.document_parts(false).map_err(ApiError::Internal)?;
         Ok(json_response(Parts::new(parts)))
     }
 
@@ -547,12 +568,12 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 }
 
 async fn status(State(state): State<WebState>) -> Result<Response, ApiError> {
-    state.published()?.document_json(true)
+    state.published()?.status_json()
 }
 
 /// `GET /api/v1/targets`: the document without the channels.
 async fn targets(State(state): State<WebState>) -> Result<Response, ApiError> {
-    state.published()?.document_json(false)
+    state.published()?.targets_json()
 }
 
 /// `GET /api/v1/targets/{id}`: one target as in the document, with the document's time.
