@@ -209,6 +209,15 @@ impl Collected {
     }
 }
 
+/// Starts a family of gauges.
+fn gauges<'e>(
+    encoder: &'e mut DescriptorEncoder,
+    name: &'e str,
+    help: &str,
+) -> Result<MetricEncoder<'e>, fmt::Error> {
+    encoder.encode_descriptor(name, help, None, MetricType::Gauge)
+}
+
 /// One series of a one-hot family: `1` if it is the subject's current value, else `0`.
 fn one_hot(
     family: &mut MetricEncoder,
@@ -224,11 +233,10 @@ impl Collector for Collected {
         let Some(document) = self.latest() else {
             return Ok(());
         };
-        let mut family = encoder.encode_descriptor(
+        let mut family = gauges(
+            &mut encoder,
             "channel_state",
             "1 for each channel's current state, 0 for the others",
-            None,
-            MetricType::Gauge,
         )?;
         for channel in &document.channels {
             for state in CHANNEL_STATES {
@@ -240,11 +248,10 @@ impl Collector for Collected {
                 one_hot(&mut family, &labels, state == channel.state)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
+        let mut family = gauges(
+            &mut encoder,
             "service_verdict",
             "1 for each service's current verdict per target, 0 for the others",
-            None,
-            MetricType::Gauge,
         )?;
         for target in &document.targets {
             for service in &target.services {
@@ -258,11 +265,10 @@ impl Collector for Collected {
                 }
             }
         }
-        let mut family = encoder.encode_descriptor(
+        let mut family = gauges(
+            &mut encoder,
             "target_verdict",
             "1 for each target's current overall verdict, 0 for the others",
-            None,
-            MetricType::Gauge,
         )?;
         for target in &document.targets {
             for verdict in VERDICTS {
@@ -273,11 +279,10 @@ impl Collector for Collected {
                 one_hot(&mut family, &labels, verdict == target.verdict)?;
             }
         }
-        let mut family = encoder.encode_descriptor(
+        let mut family = gauges(
+            &mut encoder,
             "target_visibility",
             "1 for how much of each target we can see now, 0 for the others",
-            None,
-            MetricType::Gauge,
         )?;
         for target in &document.targets {
             for visibility in VISIBILITIES {

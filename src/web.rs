@@ -153,8 +153,9 @@ impl Published {
     }
 
     /// `GET /api/v1/status`: the parts put together once per document, on its first request, so
-    /// each answer is one buffer (a 10 MiB document streamed as thousands of parts answered at
-    /// half the rate). Only this answer holds a copy, and only while its round is current.
+    /// each answer is one buffer (gathering a 10 MiB document into frames for every answer cost
+    /// half as much CPU again, see BENCHMARKS.md). Only this answer holds a copy, and only while
+    /// its round is current.
     fn status_json(&self) -> Result<Response, ApiError> {
         let whole = self
             .status
