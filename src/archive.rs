@@ -160,18 +160,38 @@ impl std::fmt::Debug for WriterMessage {
 }
 
 impl Archive {
-    /// Opens (creating) the folder and starts the writer thread. Fails at start-up, naming the
-    /// folder, rather than losing every record later.
-    pub fn open(dir: &Path) -> Result<Archive, ArchiveError> {
+    /// Opens (creating) the folder and starts the writer thread, which also forgets what is
+    /// older than `retention` (see [`prune`]): at start and then hourly. Fails at start-up,
+    /// naming the folder, rather than losing every record later.
+    pub fn open(dir: &Path, retention: Duration) -> Result<Archive, ArchiveError> {
         std::fs::create_dir_all(dir.join(BODIES)).map_err(io(dir))?;
         let (sender, receiver) = mpsc::channel::<WriterMessage>();
         let root = dir.to_path_buf();
         let writer = std::thread::Builder::new()
             .name("archive-writer".into())
             .spawn(move || {
-                while let Ok(WriterMessage::Record(record)) = receiver.recv() {
-                    if let Err(error) = write_record(&root, *record) {
-                        tracing::warn!(%error, "could not archive a probe");
+                let mut pruned_at: Option<std::time::Instant> = None;
+                loop {
+                    if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                        match prune(&root, retention, Utc::now()) {
+                            Ok(0) => {}
+                            Ok(removed) => {
+                                tracing::info!(removed, "archive: removed files past retention");
+                            }
+                            Err(error) => tracing::warn!(%error, "could not prune the archive"),
+                        }
+                        pruned_at = Some(std::time::Instant::now());
+                    }
+                    match receiver.recv_timeout(PRUNE_EVERY) {
+                        Ok(WriterMessage::Record(record)) => {
+                            if let Err(error) = write_record(&root, *record) {
+                                tracing::warn!(%error, "could not archive a probe");
+                            }
+                        }
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        Ok(WriterMessage::Close) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                            break;
+                        }
                     }
                 }
             })
@@ -279,7 +299,14 @@ fn write_record(root: &Path, mut record: ProbeRecord) -> Result<(), ArchiveError
             if bytes.len() > INLINE_BODY {
                 let digest = format!("{:x}", Sha256::digest(&bytes));
                 let path = root.join(BODIES).join(&digest);
-                if !path.exists() {
+                if path.exists() {
+                    // Marked as used now, so pruning keeps it while a kept day refers to it.
+                    std::fs::File::options()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|file| file.set_modified(std::time::SystemTime::now()))
+                        .map_err(io(&path))?;
+                } else {
                     // Written whole under a temporary name first, so a crash never leaves a
                     // truncated body under its digest.
                     let partial = root.join(BODIES).join(format!("{digest}.partial"));
@@ -304,6 +331,55 @@ fn write_record(root: &Path, mut record: ProbeRecord) -> Result<(), ArchiveError
         .open(&path)
         .map_err(io(&path))?;
     file.write_all(&line).map_err(io(&path))
+}
+
+/// How often the writer looks for files past the archive's retention.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Removes what is older than `retention` at `now`: each channel's day files of days that ended
+/// before the cutoff, and the bodies no record has used since the start of the oldest day kept
+/// (a body's modification time is when a record last used it). Returns how many files went.
+pub fn prune(root: &Path, retention: Duration, now: DateTime<Utc>) -> Result<usize, ArchiveError> {
+    let cutoff = chrono::TimeDelta::from_std(retention)
+        .ok()
+        .and_then(|r| now.checked_sub_signed(r))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let oldest_kept = cutoff.date_naive();
+    let kept_since = std::time::SystemTime::from(
+        oldest_kept
+            .and_hms_opt(0, 0, 0)
+            .map_or(cutoff, |start| start.and_utc()),
+    );
+    let mut removed = 0;
+    for entry in std::fs::read_dir(root).map_err(io(root))? {
+        let entry = entry.map_err(io(root))?;
+        let folder = entry.path();
+        if !folder.is_dir() {
+            continue;
+        }
+        let bodies = entry.file_name() == BODIES;
+        for file in std::fs::read_dir(&folder).map_err(io(&folder))? {
+            let file = file.map_err(io(&folder))?;
+            let path = file.path();
+            let expired = if bodies {
+                file.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|modified| modified < kept_since)
+            } else {
+                path.extension().is_some_and(|e| e == "jsonl")
+                    && path
+                        .file_stem()
+                        .and_then(|stem| stem.to_str())
+                        .and_then(|stem| chrono::NaiveDate::parse_from_str(stem, "%Y-%m-%d").ok())
+                        .is_some_and(|day| day < oldest_kept)
+            };
+            if expired {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Reads every probe record of an archive, bodies resolved, in order of time.

@@ -510,9 +510,10 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     let store = SqliteStore::open(&config.store.path, config.store.retention).await?;
     let snapshot = store.load().await?;
     let archive = match &config.archive {
-        Some(dir) => {
-            Some(Archive::open(dir).context("cannot record upstream answers ([archive] path)")?)
-        }
+        Some(dir) => Some(
+            Archive::open(dir, config.archive_retention)
+                .context("cannot record upstream answers ([archive] path)")?,
+        ),
         None => None,
     };
     let config = Arc::new(config);

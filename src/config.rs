@@ -57,6 +57,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// `[archive]`: where raw upstream answers are recorded, when they are.
     pub archive: Option<PathBuf>,
+    /// `[archive] retention`: how many days of raw answers the archive keeps.
+    pub archive_retention: Duration,
     /// `[[channels]]`, in file order.
     pub channels: Vec<ChannelConfig>,
     /// `[[targets]]`, in file order.
@@ -98,6 +100,10 @@ pub const DEFAULT_PROBES_PER_HOST: u32 = 100;
 
 /// The default `[store] retention`: a month of history covers a post-incident review.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The default `[archive] retention`: raw answers are larger than history, and a fortnight
+/// covers a post-incident review while the memory of it is fresh.
+pub const DEFAULT_ARCHIVE_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// One `[[channels]]` entry.
 #[derive(Debug, Clone)]
@@ -287,6 +293,8 @@ struct RawResolver {
 #[serde(deny_unknown_fields)]
 struct RawArchive {
     path: Option<PathBuf>,
+    #[serde(default, deserialize_with = "duration")]
+    retention: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -461,6 +469,17 @@ pub fn parse(
                 "{} is too short: history would vanish between rounds; use at least \"1m\" \
                  (the default is \"30d\")",
                 humantime::format_duration(retention)
+            ),
+        );
+    }
+    let archive_retention = raw.archive.retention.unwrap_or(DEFAULT_ARCHIVE_RETENTION);
+    if archive_retention < Duration::from_secs(24 * 3600) {
+        error(
+            "archive.retention".into(),
+            format!(
+                "{} is too short: the archive keeps whole days; use at least \"1d\" (the \
+                 default is \"14d\")",
+                humantime::format_duration(archive_retention)
             ),
         );
     }
@@ -643,6 +662,7 @@ pub fn parse(
         policy,
         scheduler,
         archive: raw.archive.path.filter(|p| !p.as_os_str().is_empty()),
+        archive_retention,
         channels,
         targets,
         warnings,

@@ -378,7 +378,8 @@ channels = ["contoso-graph", "m365-public", "msft365status-x"]
     ];
     let config = statusmon::config::parse(&text, Path::new("t.toml"), env).expect("valid");
     let dir = tempfile::tempdir().expect("temp dir");
-    let archive = Archive::open(dir.path()).expect("archive opens");
+    let archive = Archive::open(dir.path(), statusmon::config::DEFAULT_ARCHIVE_RETENTION)
+        .expect("archive opens");
     let client = engine::http_client().expect("client");
     let engine = Engine::with_builder(Arc::new(config.clone()), |channel| {
         archive.recording_channel(channel, &client)
@@ -471,4 +472,61 @@ fn text_without_secrets(config: &statusmon::config::Config) -> String {
         "[[targets]]\nid = \"contoso\"\nchannels = [\"contoso-graph\", \"m365-public\", \"msft365status-x\"]\n",
     );
     text
+}
+
+#[test]
+fn pruning_forgets_days_past_retention_and_the_bodies_only_they_used() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let day = |d: &str| format!("{d}.jsonl");
+    let channel = root.join("contoso-graph");
+    std::fs::create_dir_all(&channel).expect("channel folder");
+    std::fs::create_dir_all(root.join("bodies")).expect("bodies folder");
+    for d in ["2026-11-01", "2026-11-10", "2026-11-11", "2026-11-25"] {
+        std::fs::write(channel.join(day(d)), "{}\n").expect("day file");
+    }
+    std::fs::write(channel.join("notes.txt"), "kept: not a day file").expect("other file");
+    // Bodies last used on the 9th, the 10th and the 11th.
+    let used = |name: &str, on: &str| {
+        let path = root.join("bodies").join(name);
+        std::fs::write(&path, "body").expect("body");
+        let at = chrono::DateTime::parse_from_rfc3339(&format!("{on}T12:00:00Z")).expect("time");
+        let at = std::time::SystemTime::from(at.with_timezone(&chrono::Utc));
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(at))
+            .expect("mtime");
+    };
+    used("a", "2026-11-09");
+    used("b", "2026-11-10");
+    used("c", "2026-11-11");
+    // 14 days before the 25th, 09:00: the 11th is the oldest day kept.
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let removed = archive::prune(root, Duration::from_secs(14 * 24 * 3600), now).expect("prunes");
+    let left = |folder: &Path| {
+        let mut names: Vec<String> = std::fs::read_dir(folder)
+            .expect("folder")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        left(&channel),
+        [
+            day("2026-11-11"),
+            day("2026-11-25"),
+            "notes.txt".to_string()
+        ]
+    );
+    assert_eq!(left(&root.join("bodies")), ["c"]);
+    assert_eq!(removed, 4);
+    // Again: nothing more to do.
+    assert_eq!(
+        archive::prune(root, Duration::from_secs(14 * 24 * 3600), now).expect("prunes"),
+        0
+    );
 }

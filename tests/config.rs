@@ -86,6 +86,11 @@ fn defaults_fill_in_what_is_left_out() {
     assert_eq!(config.policy.fail_threshold, 1);
     assert_eq!(config.policy.recover_threshold, 2);
     assert_eq!(config.scheduler.probes_per_host.get(), 100);
+    assert_eq!(config.archive, None);
+    assert_eq!(
+        config.archive_retention,
+        Duration::from_secs(14 * 24 * 3600)
+    );
 }
 
 #[test]
@@ -120,6 +125,11 @@ fn errors_name_the_file_the_key_and_the_problem() {
             "[server]",
             "[scheduler]\nprobes_per_host = 0\n[server]",
             &["my.toml", "scheduler.probes_per_host", "at least 1"],
+        ),
+        (
+            "[server]",
+            "[archive]\nretention = \"6h\"\n[server]",
+            &["my.toml", "archive.retention", "at least \"1d\""],
         ),
         (
             "channels = [\"m365-public\"]",
