@@ -164,6 +164,23 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print what `run` announced, from its store (`[store] path`): every change with the time it
+    /// was seen, oldest first, or with `--incidents` every incident it kept. Safe while `run`
+    /// is running.
+    History {
+        /// Only what concerns this target.
+        #[arg(long, value_name = "ID")]
+        target: Option<String>,
+        /// Only what happened within this long before now ("24h", "7d").
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        since: Option<Duration>,
+        /// The incidents instead of the changes: first seen, last change, resolved, sources.
+        #[arg(long)]
+        incidents: bool,
+        /// Print JSON Lines, one object per change or incident.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmark the daemon: start an upstream and `statusmon run` as child processes, then
     /// measure the daemon's CPU, memory, scheduling lag and status-API latency (takes minutes;
     /// build with --release). See BENCHMARKS.md.
@@ -295,6 +312,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Demo { speed, listen } => demo(speed, listen).await,
         Command::Replay { dir, json } => replay(&cli.config, &dir, json).await,
         Command::Classify { json, labels } => Ok(crate::classify_cmd::run_stdio(json, labels)),
+        Command::History {
+            target,
+            since,
+            incidents,
+            json,
+        } => history(&cli.config, target.as_deref(), since, incidents, json).await,
         Command::Bench {
             profile,
             tenants,
@@ -554,6 +577,124 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     if let Some(archive) = archive {
         archive.close();
     }
+    Ok(exit::OK)
+}
+
+fn stamp(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+async fn history(
+    path: &Path,
+    target: Option<&str>,
+    since: Option<Duration>,
+    incidents: bool,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let Some(config) = load(path) else {
+        return Ok(exit::WARNING);
+    };
+    let file = &config.store.path;
+    if !file.exists() {
+        eprintln!(
+            "error: no store at {}: `statusmon run` keeps one there ([store] path)",
+            file.display()
+        );
+        return Ok(exit::WARNING);
+    }
+    let store = SqliteStore::open(file, config.store.retention).await?;
+    let since = since
+        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        .and_then(|d| Utc::now().checked_sub_signed(d));
+    let channels: Option<Vec<&str>> = match target {
+        None => None,
+        Some(id) => match config.targets.iter().find(|t| t.id == id) {
+            Some(spec) => Some(spec.channels.iter().map(String::as_str).collect()),
+            None => {
+                let known: Vec<&str> = config.targets.iter().map(|t| t.id.as_str()).collect();
+                eprintln!(
+                    "error: no target {id:?} in {}; the targets are: {}",
+                    path.display(),
+                    known.join(", ")
+                );
+                return Ok(exit::WARNING);
+            }
+        },
+    };
+    let recent = |at: chrono::DateTime<Utc>| since.is_none_or(|since| at >= since);
+    // A target's lines, and those of its channels' own health.
+    let concerns = |about_target: Option<&str>, about_channel: Option<&str>| {
+        target.is_none_or(|target| {
+            about_target == Some(target)
+                || about_channel
+                    .is_some_and(|c| channels.as_ref().is_some_and(|cs| cs.contains(&c)))
+        })
+    };
+    if incidents {
+        let rows = store.incidents().await?;
+        for row in rows
+            .iter()
+            .filter(|r| concerns(Some(&r.target), None) && recent(r.last_updated))
+        {
+            if json {
+                outln!(
+                    "{}",
+                    json!({
+                        "target": row.target,
+                        "id": row.id,
+                        "title": row.title,
+                        "service": row.service,
+                        "classification": row.classification,
+                        "status": row.status,
+                        "resolved": row.resolved,
+                        "listed": row.listed,
+                        "sources": row.sources,
+                        "first_seen": row.first_seen,
+                        "last_updated": row.last_updated,
+                        "resolved_at": row.resolved_at,
+                    })
+                );
+            } else {
+                let state = match (row.resolved, row.listed) {
+                    (true, _) => "resolved",
+                    (false, true) => "ongoing",
+                    (false, false) => "no longer reported",
+                };
+                outln!(
+                    "{}  target {} · incident {}: {} [{}, {state}] first seen {}, last change {} ({})",
+                    stamp(row.last_updated),
+                    row.target,
+                    row.id,
+                    row.title,
+                    row.status,
+                    stamp(row.first_seen),
+                    stamp(row.last_updated),
+                    row.sources.join(", ")
+                );
+            }
+        }
+    } else {
+        let rows = store.transitions().await?;
+        for row in rows
+            .iter()
+            .filter(|r| concerns(r.target.as_deref(), r.channel.as_deref()) && recent(r.at))
+        {
+            if json {
+                outln!(
+                    "{}",
+                    json!({
+                        "at": row.at,
+                        "target": row.target,
+                        "channel": row.channel,
+                        "text": row.text,
+                    })
+                );
+            } else {
+                outln!("{}  {}", stamp(row.at), row.text);
+            }
+        }
+    }
+    store.close().await?;
     Ok(exit::OK)
 }
 
