@@ -175,8 +175,12 @@ pub enum Command {
         #[arg(long, value_name = "DUR", value_parser = parse_duration)]
         since: Option<Duration>,
         /// The incidents instead of the changes: first seen, last change, resolved, sources.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "channel")]
         incidents: bool,
+        /// This channel's observation history instead of the changes: a row each time its answer
+        /// or its error class changed.
+        #[arg(long, value_name = "ID", conflicts_with = "target")]
+        channel: Option<String>,
         /// Print JSON Lines, one object per change or incident.
         #[arg(long)]
         json: bool,
@@ -316,8 +320,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             target,
             since,
             incidents,
+            channel,
             json,
-        } => history(&cli.config, target.as_deref(), since, incidents, json).await,
+        } => {
+            let shown = match channel {
+                Some(channel) => Shown::Observations(channel),
+                None if incidents => Shown::Incidents,
+                None => Shown::Changes,
+            };
+            history(&cli.config, target.as_deref(), since, shown, json).await
+        }
         Command::Bench {
             profile,
             tenants,
@@ -584,11 +596,21 @@ fn stamp(at: chrono::DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// What `history` prints.
+enum Shown {
+    /// The announced changes.
+    Changes,
+    /// The incidents kept.
+    Incidents,
+    /// One channel's observation history.
+    Observations(String),
+}
+
 async fn history(
     path: &Path,
     target: Option<&str>,
     since: Option<Duration>,
-    incidents: bool,
+    shown: Shown,
     json: bool,
 ) -> anyhow::Result<u8> {
     let Some(config) = load(path) else {
@@ -630,7 +652,46 @@ async fn history(
                     .is_some_and(|c| channels.as_ref().is_some_and(|cs| cs.contains(&c)))
         })
     };
-    if incidents {
+    if let Shown::Observations(channel) = &shown
+        && !config.channels.iter().any(|c| c.id == *channel)
+    {
+        let known: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
+        eprintln!(
+            "error: no channel {channel:?} in {}; the channels are: {}",
+            path.display(),
+            known.join(", ")
+        );
+        return Ok(exit::WARNING);
+    }
+    if let Shown::Observations(channel) = shown {
+        let rows = store.history(Some(channel)).await?;
+        for row in rows.iter().filter(|r| recent(r.at)) {
+            if json {
+                outln!(
+                    "{}",
+                    json!({
+                        "at": row.at,
+                        "channel": row.channel,
+                        "digest": row.digest,
+                        "error_class": row.error_class,
+                        "error_message": row.error_message,
+                    })
+                );
+            } else {
+                let what = match (&row.error_class, &row.digest) {
+                    (Some(class), _) => format!(
+                        "failing, {class}: {}",
+                        row.error_message.as_deref().unwrap_or("")
+                    ),
+                    (None, Some(digest)) => {
+                        format!("answered (digest {})", digest.get(..12).unwrap_or(digest))
+                    }
+                    (None, None) => "answered".to_string(),
+                };
+                outln!("{}  channel {}: {what}", stamp(row.at), row.channel);
+            }
+        }
+    } else if matches!(shown, Shown::Incidents) {
         let rows = store.incidents().await?;
         for row in rows
             .iter()

@@ -864,6 +864,23 @@ async fn history_prints_what_run_announced_from_the_store() {
     assert_eq!(rows[0]["id"], "MO123456");
     assert_eq!(rows[0]["listed"], true);
 
+    // The channel's own history: one row per changed answer (two digests here).
+    let (code, text, _) = history(&["--channel", "m365-public"]);
+    assert_eq!(code, Some(0));
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows.iter()
+            .all(|l| l.contains("channel m365-public: answered (digest ")),
+        "{text}"
+    );
+    let (code, _, error) = history(&["--channel", "nope"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        error.contains("nope") && error.contains("m365-public"),
+        "{error}"
+    );
+
     // Nothing within the last second; an unknown target is said plainly.
     let (code, text, _) = history(&["--since", "1s"]);
     assert_eq!((code, text.as_str()), (Some(0), ""));
