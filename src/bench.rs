@@ -1033,8 +1033,7 @@ impl BenchReport {
             "  lag under API load {}\n\n",
             lag_text(&self.lag_loaded)
         ));
-        out.push_str(&format!(
-            "{:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10}\n",
+        let header = [
             "status API",
             "offered",
             "req/s",
@@ -1044,21 +1043,14 @@ impl BenchReport {
             "max ms",
             "errors",
             "daemon CPU",
-            "body"
-        ));
-        for a in &self.api {
+            "body",
+        ];
+        let rows =
+            std::iter::once(header.map(str::to_string)).chain(self.api.iter().map(api_cells));
+        for c in rows {
             out.push_str(&format!(
-                "{:<26} {:>8} {:>9.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>9.0}% {:>10}\n",
-                a.endpoint,
-                offered(a.offered),
-                a.requests_per_second,
-                a.p50_ms,
-                a.p90_ms,
-                a.p99_ms,
-                a.max_ms,
-                a.errors,
-                a.daemon.cpu_percent,
-                bytes(a.body_bytes)
+                "{:<26} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10}\n",
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
             ));
         }
         out
@@ -1084,23 +1076,30 @@ impl BenchReport {
             lag_text(&self.lag_loaded),
         );
         out.push_str("| status API | offered req/s | answered req/s | p50 | p90 | p99 | max | errors | daemon CPU | answer size |\n|---|---|---|---|---|---|---|---|---|---|\n");
-        for a in &self.api {
+        for c in self.api.iter().map(api_cells) {
             out.push_str(&format!(
-                "| `{}` | {} | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {:.0}% | {} |\n",
-                a.endpoint,
-                offered(a.offered),
-                a.requests_per_second,
-                a.p50_ms,
-                a.p90_ms,
-                a.p99_ms,
-                a.max_ms,
-                a.errors,
-                a.daemon.cpu_percent,
-                bytes(a.body_bytes)
+                "| `{}` | {} | {} | {} ms | {} ms | {} ms | {} ms | {} | {} | {} |\n",
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
             ));
         }
         out
     }
+}
+
+/// One API phase's figures in the tables' column order, formatted alike for text and Markdown.
+fn api_cells(a: &LoadStats) -> [String; 10] {
+    [
+        a.endpoint.to_string(),
+        offered(a.offered),
+        format!("{:.0}", a.requests_per_second),
+        format!("{:.3}", a.p50_ms),
+        format!("{:.3}", a.p90_ms),
+        format!("{:.3}", a.p99_ms),
+        format!("{:.3}", a.max_ms),
+        a.errors.to_string(),
+        format!("{:.0}%", a.daemon.cpu_percent),
+        bytes(a.body_bytes),
+    ]
 }
 
 fn offered(rate: Option<f64>) -> String {

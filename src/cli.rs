@@ -422,12 +422,9 @@ async fn probe(path: &Path, id: &str, json: bool) -> anyhow::Result<u8> {
         return Ok(exit::WARNING);
     };
     let Some(channel_config) = config.channels.iter().find(|c| c.id == id) else {
-        let known: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
-        anyhow::bail!(
-            "no channel {id:?} in {} (channels: {})",
-            path.display(),
-            known.join(", ")
-        );
+        return Err(not_configured("channel", id, path, &config.channels, |c| {
+            &c.id
+        }));
     };
     if !channel_config.enabled {
         eprintln!("note: channel {id} has enabled = false in the config; probing it anyway");
@@ -596,6 +593,23 @@ fn stamp(at: chrono::DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// "no channel "x" in config.toml (channels: a, b)": an id the config does not have, with the
+/// ones it has.
+fn not_configured<T>(
+    kind: &str,
+    id: &str,
+    path: &Path,
+    items: &[T],
+    id_of: impl Fn(&T) -> &String,
+) -> anyhow::Error {
+    let known: Vec<&str> = items.iter().map(|item| id_of(item).as_str()).collect();
+    anyhow::anyhow!(
+        "no {kind} {id:?} in {} ({kind}s: {})",
+        path.display(),
+        known.join(", ")
+    )
+}
+
 /// What `history` prints.
 enum Shown {
     /// The announced changes.
@@ -616,33 +630,35 @@ async fn history(
     let Some(config) = load(path) else {
         return Ok(exit::WARNING);
     };
-    let file = &config.store.path;
-    if !file.exists() {
-        eprintln!(
-            "error: no store at {}: `statusmon run` keeps one there ([store] path)",
-            file.display()
-        );
-        return Ok(exit::WARNING);
-    }
-    let store = SqliteStore::open(file, config.store.retention).await?;
-    let since = since
-        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
-        .and_then(|d| Utc::now().checked_sub_signed(d));
     let channels: Option<Vec<&str>> = match target {
         None => None,
         Some(id) => match config.targets.iter().find(|t| t.id == id) {
             Some(spec) => Some(spec.channels.iter().map(String::as_str).collect()),
             None => {
-                let known: Vec<&str> = config.targets.iter().map(|t| t.id.as_str()).collect();
-                eprintln!(
-                    "error: no target {id:?} in {}; the targets are: {}",
-                    path.display(),
-                    known.join(", ")
-                );
-                return Ok(exit::WARNING);
+                return Err(not_configured("target", id, path, &config.targets, |t| {
+                    &t.id
+                }));
             }
         },
     };
+    if let Shown::Observations(id) = &shown
+        && !config.channels.iter().any(|c| c.id == *id)
+    {
+        return Err(not_configured("channel", id, path, &config.channels, |c| {
+            &c.id
+        }));
+    }
+    let file = &config.store.path;
+    if !file.exists() {
+        anyhow::bail!(
+            "no store at {}: `statusmon run` keeps one there ([store] path)",
+            file.display()
+        );
+    }
+    let store = SqliteStore::open(file, config.store.retention).await?;
+    let since = since
+        .and_then(|d| chrono::TimeDelta::from_std(d).ok())
+        .and_then(|d| Utc::now().checked_sub_signed(d));
     let recent = |at: chrono::DateTime<Utc>| since.is_none_or(|since| at >= since);
     // A target's lines, and those of its channels' own health.
     let concerns = |about_target: Option<&str>, about_channel: Option<&str>| {
@@ -652,17 +668,6 @@ async fn history(
                     .is_some_and(|c| channels.as_ref().is_some_and(|cs| cs.contains(&c)))
         })
     };
-    if let Shown::Observations(channel) = &shown
-        && !config.channels.iter().any(|c| c.id == *channel)
-    {
-        let known: Vec<&str> = config.channels.iter().map(|c| c.id.as_str()).collect();
-        eprintln!(
-            "error: no channel {channel:?} in {}; the channels are: {}",
-            path.display(),
-            known.join(", ")
-        );
-        return Ok(exit::WARNING);
-    }
     if let Shown::Observations(channel) = shown {
         let rows = store.history(Some(channel)).await?;
         for row in rows.iter().filter(|r| recent(r.at)) {
