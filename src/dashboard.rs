@@ -10,6 +10,7 @@
 //! incident's latest state only), so [`Timeline`] remembers every channel's posts as rounds are
 //! published, bounded and deduplicated.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, LazyLock};
@@ -240,6 +241,7 @@ impl Timeline {
                 }
             }
             timeline.entries.truncate(self.limit);
+            timeline.entries.shrink_to_fit();
             let mut seen: HashSet<EntryKey> = timeline.entries.iter().map(|(k, _)| *k).collect();
             seen.extend(current);
             timeline.seen = seen;
@@ -306,10 +308,16 @@ pub struct Banner {
     pub text: String,
 }
 
-/// The banner of `target`, given every channel's report (for the primary's kind and error).
-pub fn banner(target: &TargetResolution, channels: &[ChannelReport], now: DateTime<Utc>) -> Banner {
+/// The banner of `target`, given every channel's report (for the primary's kind and error), as
+/// a document holds them (`Arc`s) or plain.
+pub fn banner<R: Borrow<ChannelReport>>(
+    target: &TargetResolution,
+    channels: &[R],
+    now: DateTime<Utc>,
+) -> Banner {
+    let find = |id: &str| channels.iter().map(Borrow::borrow).find(|c| c.id == id);
     let primary_id = &target.primary.channel;
-    let primary_report = channels.iter().find(|c| c.id == *primary_id);
+    let primary_report = find(primary_id);
     let primary = channel_label(primary_id, primary_report);
     let verdict = target.verdict;
     if target.primary.state == ChannelState::Fresh {
@@ -383,7 +391,7 @@ pub fn banner(target: &TargetResolution, channels: &[ChannelReport], now: DateTi
             ),
         },
         (_, Some(source)) => {
-            let report = channels.iter().find(|c| c.id == *source);
+            let report = find(source);
             Banner {
                 tone: if verdict == Health::Incident {
                     Tone::Bad
@@ -502,12 +510,13 @@ fn render_target(
 ) -> Markup {
     let banner = banner(target, &document.channels, now);
     let channels: Vec<&ChannelReport> = if target.channels.is_empty() {
-        document.channels.iter().collect()
+        document.channels.iter().map(|c| &**c).collect()
     } else {
         target
             .channels
             .iter()
             .filter_map(|id| document.channels.iter().find(|c| c.id == *id))
+            .map(|c| &**c)
             .collect()
     };
     html! {

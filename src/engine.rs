@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{ChannelConfig, ChannelSettings, Config};
 use crate::resolver::{self, ChannelRecord, ChannelState, TargetMemory, TargetResolution};
-use crate::status::StatusDocument;
+use crate::status::{ChannelReport, StatusDocument};
 use crate::store::Snapshot;
 
 /// The `User-Agent` of every upstream request, so operators upstream can tell who is asking.
@@ -127,6 +127,19 @@ pub fn build_channel(
     }
 }
 
+/// What a channel's report, and each resolution of its targets, is made from: how many times
+/// its record has changed, and its state (which also moves with age alone).
+type ChannelInput = (u64, ChannelState);
+
+fn channel_input(
+    versions: &BTreeMap<String, u64>,
+    record: &ChannelRecord,
+    now: DateTime<Utc>,
+) -> ChannelInput {
+    let version = versions.get(&record.id).copied().unwrap_or(0);
+    (version, record.state(now))
+}
+
 /// The configured channels, their latest records, and the resolver's memory.
 #[derive(Debug)]
 pub struct Engine {
@@ -138,7 +151,10 @@ pub struct Engine {
     versions: BTreeMap<String, u64>,
     /// What each target was last resolved from (its channels' versions and states), so a target
     /// none of whose channels moved need not be resolved again.
-    inputs: BTreeMap<String, Vec<(u64, ChannelState)>>,
+    inputs: BTreeMap<String, Vec<ChannelInput>>,
+    /// Each channel's last report (by position in `channels`) and what it was made from, so a
+    /// document repeats an unmoved channel's report instead of building it again every round.
+    reports: Vec<Option<(ChannelInput, Arc<ChannelReport>)>>,
 }
 
 impl Engine {
@@ -188,6 +204,7 @@ impl Engine {
             memory: BTreeMap::new(),
             versions: BTreeMap::new(),
             inputs: BTreeMap::new(),
+            reports: Vec::new(),
         }
     }
 
@@ -227,6 +244,7 @@ impl Engine {
             restored += 1;
         }
         self.inputs.clear();
+        self.reports.clear();
         for target in &self.config.targets {
             if let Some(memory) = snapshot.memory.get(&target.id) {
                 self.memory.insert(target.id.clone(), memory.clone());
@@ -299,30 +317,29 @@ impl Engine {
         now: DateTime<Utc>,
         previous: Option<&StatusDocument>,
     ) -> Vec<Arc<TargetResolution>> {
-        let states: BTreeMap<&str, (u64, ChannelState)> = self
-            .records
-            .iter()
-            .map(|(id, record)| {
-                let version = self.versions.get(id).copied().unwrap_or(0);
-                (id.as_str(), (version, record.state(now)))
-            })
-            .collect();
+        let records = &self.records;
+        let versions = &self.versions;
+        let input = |id: &String| Some(channel_input(versions, records.get(id)?, now));
         let mut out = Vec::with_capacity(self.config.targets.len());
         for (index, target) in self.config.targets.iter().enumerate() {
-            let inputs: Vec<(u64, ChannelState)> = target
-                .channels
-                .iter()
-                .filter_map(|id| states.get(id.as_str()).copied())
-                .collect();
             let kept = previous
                 .and_then(|document| document.targets.get(index))
                 .filter(|kept| kept.id == target.id);
+            // Compared in place: most targets are kept, and a list per target per round would
+            // be a thousand allocations a second for nothing.
+            let unmoved = self.inputs.get(&target.id).is_some_and(|known| {
+                known
+                    .iter()
+                    .copied()
+                    .eq(target.channels.iter().filter_map(&input))
+            });
             if let Some(kept) = kept
-                && self.inputs.get(&target.id) == Some(&inputs)
+                && unmoved
             {
                 out.push(Arc::clone(kept));
                 continue;
             }
+            let inputs: Vec<ChannelInput> = target.channels.iter().filter_map(&input).collect();
             let memory = self.memory.remove(&target.id).unwrap_or_default();
             let (resolution, memory) =
                 resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now);
@@ -333,13 +350,36 @@ impl Engine {
         out
     }
 
-    /// The status document for a set of resolutions.
+    /// The status document for a set of resolutions. A channel whose record and state have not
+    /// moved since the last document keeps its report (the same `Arc`).
     pub fn document(
-        &self,
+        &mut self,
         targets: Vec<Arc<TargetResolution>>,
         now: DateTime<Utc>,
     ) -> StatusDocument {
-        StatusDocument::new(now, targets, &self.channels, &self.records)
+        self.reports.resize(self.channels.len(), None);
+        let mut channels = Vec::with_capacity(self.channels.len());
+        for (live, kept) in self.channels.iter().zip(&mut self.reports) {
+            let id = &live.config.id;
+            let Some(record) = self.records.get(id) else {
+                continue;
+            };
+            let input = channel_input(&self.versions, record, now);
+            let report = match kept {
+                Some((made_from, report)) if *made_from == input => Arc::clone(report),
+                _ => {
+                    let report = Arc::new(ChannelReport::new(live, record, now));
+                    *kept = Some((input, Arc::clone(&report)));
+                    report
+                }
+            };
+            channels.push(report);
+        }
+        StatusDocument {
+            generated_at: now,
+            targets,
+            channels,
+        }
     }
 }
 
@@ -557,7 +597,9 @@ pub fn spawn_schedule(
                         tokio::time::sleep_until(planned).await;
                     }
                     first = false;
-                    hosts.wait_turn(host.as_deref()).await;
+                    // Boxed, like the probe below: a thousand idle tasks then each hold only
+                    // their timer, not room for a probe's whole state between probes.
+                    Box::pin(hosts.wait_turn(host.as_deref())).await;
                     let started = tokio::time::Instant::now();
                     let lag = started.saturating_duration_since(planned);
                     if lag > HOST_SHIFT {
@@ -566,14 +608,14 @@ pub fn spawn_schedule(
                         // instead of bunching up again on every tick.
                         ticker.reset_at(started + interval);
                     }
-                    let Some(out_of_credits) = probe_with_retries(
+                    let Some(out_of_credits) = Box::pin(probe_with_retries(
                         channel.as_ref(),
                         limit,
                         interval,
                         &reports,
                         (&hosts, host.as_deref()),
                         Some(lag),
-                    )
+                    ))
                     .await
                     else {
                         break;

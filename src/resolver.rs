@@ -810,6 +810,8 @@ fn merge_incidents(fresh: &[(usize, &ChannelRecord)]) -> Vec<IncidentResolution>
             });
         }
     }
+    // Kept for as long as the target's picture stands: no room for incidents never coming.
+    merged.shrink_to_fit();
     merged
 }
 

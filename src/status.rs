@@ -4,7 +4,6 @@
 //! Field names here are a contract (design §5, `status-document.schema.json`): add fields
 //! freely, rename none.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +23,9 @@ pub struct StatusDocument {
     pub generated_at: DateTime<Utc>,
     /// One resolution per target.
     pub targets: Vec<Arc<TargetResolution>>,
-    /// Every channel's own health.
-    pub channels: Vec<ChannelReport>,
+    /// Every channel's own health. A channel whose record and state did not move since the last
+    /// document is the same `Arc` (see [`crate::engine::Engine::document`]).
+    pub channels: Vec<Arc<ChannelReport>>,
 }
 
 /// One channel's own health.
@@ -49,6 +49,46 @@ pub struct ChannelReport {
     pub max_age: String,
     /// Why it is disabled, when it is.
     pub disabled_reason: Option<String>,
+}
+
+impl ChannelReport {
+    /// A channel's health at `now`, from its record.
+    pub fn new(live: &LiveChannel, record: &ChannelRecord, now: DateTime<Utc>) -> Self {
+        let state = record.state(now);
+        let error = match state {
+            ChannelState::Disabled => match &record.disabled {
+                Some(reason) => Some(ErrorReport {
+                    class: ErrorClass::Config,
+                    message: reason.clone(),
+                    transient: false,
+                }),
+                None => record.error.as_ref().map(ErrorReport::from),
+            },
+            _ => record.shown_error().map(ErrorReport::from),
+        };
+        let faults = match (&record.error, &record.observation) {
+            (None, Some(observation)) => observation
+                .faults
+                .iter()
+                .map(|f| FaultReport {
+                    services: f.services.clone(),
+                    error: ErrorReport::from(&f.error),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        ChannelReport {
+            id: live.config.id.clone(),
+            kind: live.config.kind().as_str().to_string(),
+            state,
+            last_success: record.last_success(),
+            error,
+            faults,
+            interval: humantime::format_duration(live.config.interval).to_string(),
+            max_age: humantime::format_duration(live.config.max_age).to_string(),
+            disabled_reason: record.disabled_reason().map(str::to_string),
+        }
+    }
 }
 
 /// An error as shown to users.
@@ -92,61 +132,12 @@ impl StatusDocument {
                 .iter()
                 .zip(&other.targets)
                 .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
-            && self.channels == other.channels
-    }
-
-    /// Assembles the document.
-    pub fn new(
-        now: DateTime<Utc>,
-        targets: Vec<Arc<TargetResolution>>,
-        channels: &[LiveChannel],
-        records: &BTreeMap<String, ChannelRecord>,
-    ) -> Self {
-        let channels = channels
-            .iter()
-            .filter_map(|live| {
-                let record = records.get(&live.config.id)?;
-                let state = record.state(now);
-                let error = match state {
-                    ChannelState::Disabled => match &record.disabled {
-                        Some(reason) => Some(ErrorReport {
-                            class: ErrorClass::Config,
-                            message: reason.clone(),
-                            transient: false,
-                        }),
-                        None => record.error.as_ref().map(ErrorReport::from),
-                    },
-                    _ => record.shown_error().map(ErrorReport::from),
-                };
-                let faults = match (&record.error, &record.observation) {
-                    (None, Some(observation)) => observation
-                        .faults
-                        .iter()
-                        .map(|f| FaultReport {
-                            services: f.services.clone(),
-                            error: ErrorReport::from(&f.error),
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                Some(ChannelReport {
-                    id: live.config.id.clone(),
-                    kind: live.config.kind().as_str().to_string(),
-                    state,
-                    last_success: record.last_success(),
-                    error,
-                    faults,
-                    interval: humantime::format_duration(live.config.interval).to_string(),
-                    max_age: humantime::format_duration(live.config.max_age).to_string(),
-                    disabled_reason: record.disabled_reason().map(str::to_string),
-                })
-            })
-            .collect();
-        StatusDocument {
-            generated_at: now,
-            targets,
-            channels,
-        }
+            && self.channels.len() == other.channels.len()
+            && self
+                .channels
+                .iter()
+                .zip(&other.channels)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
     }
 
     /// The Nagios-style exit code: 2 if any target has an incident, else 3 if any is unknown or

@@ -607,7 +607,7 @@ async fn target(
 #[derive(Serialize)]
 struct ChannelsView<'a> {
     generated_at: DateTime<Utc>,
-    channels: &'a [ChannelReport],
+    channels: &'a [Arc<ChannelReport>],
 }
 
 async fn channels(State(state): State<WebState>) -> Result<Response, ApiError> {

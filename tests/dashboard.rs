@@ -127,7 +127,7 @@ fn document(target: TargetResolution, channels: Vec<ChannelReport>) -> StatusDoc
     StatusDocument {
         generated_at: now(),
         targets: vec![Arc::new(target)],
-        channels,
+        channels: channels.into_iter().map(Arc::new).collect(),
     }
 }
 

@@ -584,7 +584,12 @@ fn the_exit_code_follows_the_worst_target_an_incident_before_unknown() {
     let blind = resolve_once(&spec, vec![failed(channel("a"), t0())], t0());
     let code = |targets: Vec<TargetResolution>| {
         let targets = targets.into_iter().map(std::sync::Arc::new).collect();
-        StatusDocument::new(t0(), targets, &[], &BTreeMap::new()).exit_code()
+        let document = StatusDocument {
+            generated_at: t0(),
+            targets,
+            channels: Vec::new(),
+        };
+        document.exit_code()
     };
     assert_eq!(code(vec![blind.clone(), with(Health::Incident)]), 2);
     assert_eq!(code(vec![with(Health::Advisory), blind]), 3);
@@ -644,4 +649,39 @@ fn an_engine_reusing_unchanged_targets_resolves_as_a_full_resolution_would() {
     let t2 = later.iter().find(|t| t.id == "t2").expect("t2");
     assert_eq!(t2.visibility, Visibility::Blind, "{t2:?}");
     assert_eq!(t2.verdict, Health::Unknown);
+}
+
+#[test]
+fn a_document_repeats_an_unmoved_channels_report_and_remakes_a_moved_one() {
+    use std::sync::Arc;
+    let mut engine = two_target_engine();
+    let report = |document: &statusmon::status::StatusDocument, id: &str| {
+        let found = document.channels.iter().find(|c| c.id == id);
+        Arc::clone(found.expect("a report per channel"))
+    };
+    for channel in ["a", "b"] {
+        let answer = observation(channel, t0(), &[("Exchange", Health::Operational)]);
+        engine.record(channel, Ok(answer), t0());
+    }
+    let targets = engine.resolve(t0());
+    let first = engine.document(targets, t0());
+
+    let later = t0() + secs(60);
+    let answer = observation("a", later, &[("Exchange", Health::Operational)]);
+    engine.record("a", Ok(answer), later);
+    let targets = engine.resolve(later);
+    let second = engine.document(targets, later);
+    assert!(
+        Arc::ptr_eq(&report(&first, "b"), &report(&second, "b")),
+        "b neither answered nor changed state: its report is repeated"
+    );
+    assert!(!Arc::ptr_eq(&report(&first, "a"), &report(&second, "a")));
+    assert_eq!(report(&second, "a").last_success, Some(later));
+
+    // Nothing recorded since, but at 10 minutes b (max age 6m) is stale: a new report says so.
+    let stale_at = t0() + secs(600);
+    let targets = engine.resolve(stale_at);
+    let third = engine.document(targets, stale_at);
+    assert_eq!(report(&third, "b").state, ChannelState::Stale);
+    assert_eq!(report(&second, "b").state, ChannelState::Fresh);
 }

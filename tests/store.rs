@@ -183,7 +183,7 @@ async fn an_old_observation_is_restored_as_stale_never_fresh() {
     )
     .await;
     let snapshot = store.load().await.unwrap();
-    let restored = engine_restored(&snapshot);
+    let mut restored = engine_restored(&snapshot);
     let now = Utc::now();
     let document = restored.document(restored.peek(now), now);
     assert_eq!(document.channels[0].state.as_str(), "stale");

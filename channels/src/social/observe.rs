@@ -17,7 +17,6 @@
 //! Prefixes are a hint, not a fact (Microsoft publishes no prefix table and `MO226574` was an
 //! Exchange issue), which is one more reason these statements are low confidence.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -56,25 +55,31 @@ impl Default for SocialSettings {
     }
 }
 
-/// The posts a channel has seen, by id, pruned to its [`SocialSettings`].
+/// The posts a channel has seen, each id once, pruned to its [`SocialSettings`]; oldest first.
+///
+/// A sorted `Vec`, not a map: a channel keeps a few posts to a few hundred, and a thousand
+/// channels each holding a map's 11-slot leaf for three posts cost a megabyte for nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PostLog {
-    posts: BTreeMap<String, Post>,
+    posts: Vec<Post>,
 }
 
 impl PostLog {
     /// Adds or replaces posts (an edited post arrives again under the same id).
     pub fn merge(&mut self, posts: impl IntoIterator<Item = Post>) {
         for post in posts {
-            self.posts.insert(post.id.clone(), post);
+            match self.posts.iter_mut().find(|p| p.id == post.id) {
+                Some(known) => *known = post,
+                None => self.posts.push(post),
+            }
         }
+        self.posts
+            .sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     }
 
     /// Forgets the given posts (earlier versions of edited posts, which X gives new ids).
     pub fn forget(&mut self, ids: &[String]) {
-        for id in ids {
-            self.posts.remove(id);
-        }
+        self.posts.retain(|p| !ids.contains(&p.id));
     }
 
     /// Forgets posts older than `history` and all but the newest `max_posts`.
@@ -83,27 +88,16 @@ impl PostLog {
             .ok()
             .and_then(|history| now.checked_sub_signed(history));
         if let Some(oldest) = oldest {
-            self.posts.retain(|_, p| p.created_at >= oldest);
+            self.posts.retain(|p| p.created_at >= oldest);
         }
-        if self.posts.len() > settings.max_posts {
-            let mut times: Vec<(DateTime<Utc>, String)> = self
-                .posts
-                .values()
-                .map(|p| (p.created_at, p.id.clone()))
-                .collect();
-            times.sort();
-            let excess = times.len() - settings.max_posts;
-            for (_, id) in times.into_iter().take(excess) {
-                self.posts.remove(&id);
-            }
-        }
+        let excess = self.posts.len().saturating_sub(settings.max_posts);
+        self.posts.drain(..excess);
+        self.posts.shrink_to_fit();
     }
 
     /// The posts, oldest first.
     pub fn posts(&self) -> Vec<Post> {
-        let mut posts: Vec<Post> = self.posts.values().cloned().collect();
-        posts.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        posts
+        self.posts.clone()
     }
 
     /// How many posts are remembered.
@@ -321,6 +315,9 @@ pub fn observe(
             }
         }
     }
+    // Kept until the channel's next probe: no room for statements never coming.
+    services.shrink_to_fit();
+    incidents.shrink_to_fit();
     (services, incidents)
 }
 
@@ -358,8 +355,8 @@ pub fn observation(
     observed_at: DateTime<Utc>,
     settings: &SocialSettings,
 ) -> Observation {
-    let posts = log.posts();
-    let (services, incidents) = observe(&posts, observed_at, settings);
+    let posts = log.posts.as_slice();
+    let (services, incidents) = observe(posts, observed_at, settings);
     Observation {
         channel: channel.to_string(),
         observed_at,
@@ -367,6 +364,6 @@ pub fn observation(
         services,
         incidents,
         faults: Vec::new(),
-        digest: digest(&posts),
+        digest: digest(posts),
     }
 }
