@@ -21,6 +21,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use statusmon_channels::Health;
+use statusmon_channels::SharedText;
 
 use crate::resolver::{
     ChannelState, IncidentResolution, IncidentUpdate, TargetResolution, Visibility,
@@ -141,11 +142,11 @@ pub struct TimelineEntry {
     /// The incident id.
     pub incident: String,
     /// The incident's title (the winning channel's).
-    pub title: String,
+    pub title: SharedText,
     /// The channel's own status word.
     pub status: String,
     /// The channel's text, as plain text.
-    pub text: Option<String>,
+    pub text: Option<SharedText>,
 }
 
 /// What makes an entry the same entry on the next round: same incident, channel and words,

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use statusmon_channels::SharedText;
 use statusmon_channels::{
     ChannelKind, ErrorClass, Health, IncidentClassification, Observation, ProbeError,
     SourceAuthority, status_site::ADMIN_CENTER,
@@ -250,7 +251,7 @@ pub struct IncidentResolution {
     /// Microsoft's id, or a stable key of ours when the source gave none.
     pub id: String,
     /// Title, from the highest-priority channel that reports it.
-    pub title: String,
+    pub title: SharedText,
     /// Affected service.
     pub service: Option<String>,
     /// Microsoft's classification.
@@ -266,7 +267,7 @@ pub struct IncidentResolution {
     /// Every channel that reports it, in priority order.
     pub sources: Vec<String>,
     /// Latest text, as plain text.
-    pub summary: Option<String>,
+    pub summary: Option<SharedText>,
     /// What each reporting channel itself last said about it (the fields above keep only the
     /// winner's words), so a timeline can show every channel's post.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -283,7 +284,7 @@ pub struct IncidentUpdate {
     /// Its own status word.
     pub status: String,
     /// Its latest text, as plain text.
-    pub text: Option<String>,
+    pub text: Option<SharedText>,
 }
 
 /// The Microsoft 365 admin center as seen from this target.

@@ -539,7 +539,7 @@ fn the_timeline_is_bounded_and_does_not_readd_what_it_dropped() {
     let texts: Vec<String> = timeline
         .entries("contoso")
         .iter()
-        .filter_map(|e| e.text.clone())
+        .filter_map(|e| e.text.as_deref().map(str::to_string))
         .collect();
     assert_eq!(texts, ["post 4", "post 3"]);
     // The site's update (12:01) was dropped by the bound though still reported: not re-added.

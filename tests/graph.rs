@@ -484,7 +484,7 @@ fn recorded_graph_payloads_give_verdicts_incident_ids_and_titles_in_both_casings
         .find(|i| i.id.as_deref() == Some("EX226792"))
         .expect("the recently resolved incident is listed");
     assert_eq!(
-        incident.title,
+        &*incident.title,
         "Limited number of users unable to send or receive email through the Exchange Online service"
     );
     assert!(incident.resolved);

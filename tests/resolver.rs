@@ -268,7 +268,7 @@ fn rule7_incidents_merge_across_channels_by_id() {
     assert_eq!(r.incidents.len(), 1);
     let merged = &r.incidents[0];
     assert_eq!(
-        merged.title, "Mail delays (from a)",
+        &*merged.title, "Mail delays (from a)",
         "the higher channel's title wins"
     );
     assert_eq!(merged.sources, vec!["a", "b"]);

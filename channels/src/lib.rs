@@ -29,7 +29,7 @@ use std::pin::Pin;
 pub use error::{ErrorClass, ProbeError};
 pub use model::{
     ChannelKind, Fault, Health, IncidentClassification, IncidentObservation, Observation,
-    ServiceObservation, SourceAuthority,
+    ServiceObservation, SharedText, SourceAuthority,
 };
 
 /// A boxed future, so channels of different kinds can live behind one `dyn Channel`.

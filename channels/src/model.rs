@@ -189,13 +189,17 @@ pub enum IncidentClassification {
     Unknown,
 }
 
+/// Text an incident carries unchanged from an observation into resolutions and timelines: shared
+/// rather than copied, so a thousand targets do not each hold five copies of the same sentences.
+pub type SharedText = std::sync::Arc<str>;
+
 /// One incident as one channel reported it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentObservation {
     /// Microsoft's id (`EX571516`) when the channel gave one.
     pub id: Option<String>,
     /// Title as plain text.
-    pub title: String,
+    pub title: SharedText,
     /// The affected service id, when known.
     pub service: Option<String>,
     /// Microsoft's classification.
@@ -209,7 +213,7 @@ pub struct IncidentObservation {
     /// Last update, when stated.
     pub updated_at: Option<DateTime<Utc>>,
     /// The latest text as plain text.
-    pub summary: Option<String>,
+    pub summary: Option<SharedText>,
 }
 
 /// A part of a probe that failed while the rest answered.

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ProbeError;
 use crate::model::{
     Fault, Health, IncidentClassification, IncidentObservation, Observation, ServiceObservation,
+    SharedText,
 };
 use crate::text::{html_to_text, shorten};
 
@@ -504,14 +505,15 @@ pub fn assemble(
                     .as_deref()
                     .map(html_to_text)
                     .filter(|t| !t.is_empty())
-                    .unwrap_or_else(|| issue_id.clone()),
+                    .unwrap_or_else(|| issue_id.clone())
+                    .into(),
                 service,
                 classification: issue.classification,
                 status: issue.status_text.clone(),
                 resolved,
                 started_at: issue.started_at,
                 updated_at: issue.last_modified,
-                summary: issue.latest_post.clone(),
+                summary: issue.latest_post.as_deref().map(SharedText::from),
             });
         }
     }

@@ -26,6 +26,7 @@ use super::classify::Stage;
 use super::thread::{Post, Thread, group, stage_at};
 use crate::model::{
     Health, IncidentClassification, IncidentObservation, Observation, ServiceObservation,
+    SharedText,
 };
 use crate::text::shorten;
 
@@ -255,8 +256,8 @@ pub fn observe(
             Stage::Unknown => "unknown: no post says what is happening".to_string(),
             other => other.as_str().to_string(),
         };
-        let title = shorten(&first.text, 140);
-        let summary = Some(last.text.clone());
+        let title = SharedText::from(shorten(&first.text, 140));
+        let summary = SharedText::from(last.text.as_str());
         let thread_services = thread_services(&thread);
         let ids: Vec<Option<String>> = if thread.incident_ids.is_empty() {
             vec![None]
@@ -271,14 +272,14 @@ pub fn observe(
             };
             incidents.push(IncidentObservation {
                 id,
-                title: title.clone(),
+                title: SharedText::clone(&title),
                 service,
                 classification: IncidentClassification::Unknown,
                 status: status.clone(),
                 resolved: stage == Stage::Resolved,
                 started_at: Some(first.created_at),
                 updated_at: Some(last.created_at),
-                summary: summary.clone(),
+                summary: Some(SharedText::clone(&summary)),
             });
         }
         let Some(health) = stage_health(stage) else {
@@ -291,7 +292,7 @@ pub fn observe(
                 health,
                 status_text: stage.as_str().to_string(),
                 as_of: Some(last.created_at),
-                message: summary.clone(),
+                message: Some(summary.to_string()),
                 incidents: thread.incident_ids.clone(),
             };
             match services.iter_mut().find(|s| s.id == id) {

@@ -29,7 +29,7 @@ use crate::error::{ProbeError, humanize};
 use crate::http::{Expect, Fetcher, json_kind};
 use crate::model::{
     ChannelKind, Fault, Health, IncidentClassification, IncidentObservation, Observation,
-    ServiceObservation, incident_ids,
+    ServiceObservation, SharedText, incident_ids,
 };
 use crate::text::{html_to_text, shorten};
 use crate::{BoxFuture, Channel};
@@ -504,7 +504,7 @@ fn incident_from(
 ) -> IncidentObservation {
     IncidentObservation {
         id,
-        title,
+        title: title.into(),
         service: Some(service.to_string()),
         classification: match health {
             Health::Incident => IncidentClassification::Incident,
@@ -515,7 +515,7 @@ fn incident_from(
         resolved: health == Health::Operational,
         started_at,
         updated_at,
-        summary,
+        summary: summary.map(SharedText::from),
     }
 }
 
