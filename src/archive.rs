@@ -654,6 +654,7 @@ fn resolve_into(
 /// not refuse probes replayed in a moment that were spread over hours.
 fn for_replay(mut config: Config) -> Config {
     for channel in &mut config.channels {
+        let channel = Arc::make_mut(channel);
         channel.enabled = true;
         match &mut channel.kind {
             ChannelSettings::Graph(graph) => {

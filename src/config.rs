@@ -16,6 +16,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -60,7 +61,7 @@ pub struct Config {
     /// `[archive] retention`: how many days of raw answers the archive keeps.
     pub archive_retention: Duration,
     /// `[[channels]]`, in file order.
-    pub channels: Vec<ChannelConfig>,
+    pub channels: Vec<Arc<ChannelConfig>>,
     /// `[[targets]]`, in file order.
     pub targets: Vec<TargetSpec>,
     /// Things worth saying that do not stop the config from working.
@@ -539,7 +540,7 @@ pub fn parse(
                         format!("duplicate channel id {:?}; ids must be unique", channel.id),
                     );
                 }
-                channels.push(channel);
+                channels.push(Arc::new(channel));
             }
             Err((key, problem)) => {
                 if let Some(id) = declared_id {

@@ -35,8 +35,8 @@ pub const USER_AGENT: &str = concat!("statusmon/", env!("CARGO_PKG_VERSION"));
 /// One configured channel, ready to probe (or disabled, with the reason).
 #[derive(Debug, Clone)]
 pub struct LiveChannel {
-    /// Its config.
-    pub config: ChannelConfig,
+    /// Its config (the same `Arc` as in [`Config::channels`]).
+    pub config: Arc<ChannelConfig>,
     /// The built channel; `None` when disabled.
     pub channel: Option<Arc<dyn Channel>>,
 }

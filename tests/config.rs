@@ -322,6 +322,7 @@ fn the_three_tenant_example_parses_and_runs_without_credentials() {
     let graphs: Vec<&config::ChannelConfig> = config
         .channels
         .iter()
+        .map(|c| &**c)
         .filter(|c| matches!(c.kind, ChannelSettings::Graph(_)))
         .collect();
     assert_eq!(graphs.len(), 3);

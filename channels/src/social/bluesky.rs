@@ -467,7 +467,7 @@ fn feed_item(
     };
     Ok(ItemKind::Own(Post {
         id: uri.to_string(),
-        text,
+        text: text.into(),
         created_at: time,
         reply_to: reply_uri(reply.and_then(|r| r.parent.as_ref())),
         root: reply_uri(reply.and_then(|r| r.root.as_ref())),

@@ -247,7 +247,7 @@ pub fn parse_feed(body: &[u8], what: &str) -> Result<ParsedFeed, ProbeError> {
             .unwrap_or_default();
         parsed.posts.push(Post {
             id,
-            text: join(&title, &body),
+            text: join(&title, &body).into(),
             created_at,
             reply_to: None,
             root: None,

@@ -440,7 +440,7 @@ fn status_post(
     };
     Ok(Some(Post {
         id: id.to_string(),
-        text,
+        text: text.into(),
         created_at,
         reply_to: status
             .in_reply_to_id

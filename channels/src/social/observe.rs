@@ -256,8 +256,13 @@ pub fn observe(
             Stage::Unknown => "unknown: no post says what is happening".to_string(),
             other => other.as_str().to_string(),
         };
-        let title = SharedText::from(shorten(&first.text, 140));
-        let summary = SharedText::from(last.text.as_str());
+        let shortened = shorten(&first.text, 140);
+        let title = if shortened == *first.text {
+            SharedText::clone(&first.text)
+        } else {
+            SharedText::from(shortened)
+        };
+        let summary = SharedText::clone(&last.text);
         let thread_services = thread_services(&thread);
         let ids: Vec<Option<String>> = if thread.incident_ids.is_empty() {
             vec![None]
@@ -339,7 +344,7 @@ pub fn digest(posts: &[Post]) -> String {
             &post.created_at.to_rfc3339(),
             post.reply_to.as_deref().unwrap_or(""),
             post.root.as_deref().unwrap_or(""),
-            post.text.as_str(),
+            &*post.text,
         ] {
             hasher.update(part.as_bytes());
             hasher.update([0]);

@@ -343,7 +343,7 @@ fn at(minute: i64) -> DateTime<Utc> {
 fn post(id: &str, minute: i64, reply_to: Option<&str>, root: Option<&str>, text: &str) -> Post {
     Post {
         id: id.to_string(),
-        text: text.to_string(),
+        text: text.into(),
         created_at: at(minute),
         reply_to: reply_to.map(str::to_string),
         root: root.map(str::to_string),
@@ -696,7 +696,7 @@ fn the_post_log_keeps_recent_posts_and_replaces_edits() {
         post("3", 20, None, None, "new"),
     ]);
     assert_eq!(log.len(), 3);
-    assert_eq!(log.posts()[1].text, "edited version");
+    assert_eq!(&*log.posts()[1].text, "edited version");
     log.prune(
         at(20),
         &SocialSettings {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::classify::{Classification, Stage, classify};
+use crate::model::SharedText;
 
 /// One social post, as any social channel (X, Mastodon, Bluesky, RSS) hands it over: plain text
 /// (HTML already stripped) and how it hangs in its conversation.
@@ -22,8 +23,8 @@ use super::classify::{Classification, Stage, classify};
 pub struct Post {
     /// The post's id on its network.
     pub id: String,
-    /// The post's plain text.
-    pub text: String,
+    /// The post's plain text (shared with the incidents observed from it).
+    pub text: SharedText,
     /// When it was posted.
     pub created_at: DateTime<Utc>,
     /// The post it replies to, if any (X `referenced_tweets[replied_to]`, Mastodon

@@ -907,7 +907,7 @@ fn read_post(item: Value) -> Result<(Post, Vec<String>), (Option<u64>, String)> 
         .collect();
     let post = Post {
         id,
-        text: unescape(&raw.text),
+        text: unescape(&raw.text).into(),
         created_at,
         reply_to,
         root,

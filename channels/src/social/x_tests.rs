@@ -174,7 +174,7 @@ fn check_error_table(dir: &str) {
     let page = parse_timeline(&serde_json::to_vec(&body).expect("JSON"), TIMELINE, TOKEN)
         .expect("a timeline with partial errors");
     assert_eq!(page.posts.len(), 1, "the data is kept");
-    assert_eq!(page.posts[0].text, "Hello");
+    assert_eq!(&*page.posts[0].text, "Hello");
     let e = partial_errors_error(TIMELINE, &page.partial_errors, TOKEN);
     assert_eq!(e.class(), ErrorClass::Drift);
     assert!(
@@ -353,7 +353,7 @@ fn replies_carry_their_parent_and_conversation() {
     assert_eq!(post.reply_to.as_deref(), Some("1862000000000000150"));
     assert_eq!(post.root.as_deref(), Some("1862000000000000100"));
     assert_eq!(
-        post.text, "We&#39;ve <identified> it",
+        &*post.text, "We&#39;ve <identified> it",
         "only what X escapes"
     );
 }
