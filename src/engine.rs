@@ -43,9 +43,11 @@ pub struct LiveChannel {
 
 /// How many idle connections the pool keeps per upstream host. Channels on one interval start
 /// together, so a thousand Graph tenants open a thousand connections to one host at once; kept
-/// idle between rounds they held tens of megabytes (see BENCHMARKS.md). A few dozen still let
-/// most probes reuse a warm connection.
-pub const IDLE_CONNECTIONS_PER_HOST: usize = 32;
+/// idle between rounds they held tens of megabytes (see BENCHMARKS.md). Probes to one host start
+/// at most `probes_per_host` a second and spread over the interval, so a few at a time are in
+/// flight: sixteen idle still let most probes reuse a warm connection, and each kept connection
+/// holds its buffers (about 16 KiB on loopback; more with TLS).
+pub const IDLE_CONNECTIONS_PER_HOST: usize = 16;
 
 /// Builds the shared HTTP client: one connection pool for every channel (at most
 /// [`IDLE_CONNECTIONS_PER_HOST`] idle per host), a few redirects at most (a redirect chain to a
