@@ -91,7 +91,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// How long a statement waits for another connection's lock (a backup tool, say) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How often the writer prunes by retention (and once at open).
+/// How often the writer prunes by retention (and with the first round it records).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Commands queued to the writer thread.
@@ -319,8 +319,9 @@ impl Writer {
     }
 
     /// Serves commands in order until closed or every handle is gone.
+    /// Pruning waits for the first recorded round: a command that opens the store only to read
+    /// it (`history` while `run` runs) deletes nothing.
     fn run(mut self, mut queue: mpsc::Receiver<Command>) {
-        self.prune_if_due(Utc::now());
         while let Some(command) = queue.blocking_recv() {
             match command {
                 Command::Load(reply) => {
