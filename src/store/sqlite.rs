@@ -531,7 +531,7 @@ impl Writer {
             let class = channel.error.as_ref().map(|e| e.class().to_string());
             let message = channel.error.as_ref().map(|e| e.to_string());
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO channel_state (channel, observation, last_success, failing_since,
                          error_class, error_message, error, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -541,7 +541,9 @@ impl Writer {
                          error_class = excluded.error_class,
                          error_message = excluded.error_message, error = excluded.error,
                          updated_at = excluded.updated_at",
-                    params![
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
                         channel.id,
                         observation,
                         channel
@@ -553,8 +555,8 @@ impl Writer {
                         message,
                         error,
                         at
-                    ],
-                )
+                    ])
+                })
                 .map_err(&write)?;
             // History: the latest outcome, when its digest or error class differs from the
             // channel's previous row.
@@ -568,12 +570,14 @@ impl Writer {
             let previous = match self.last_history.get(&channel.id) {
                 Some(previous) => Some(previous.clone()),
                 None => transaction
-                    .query_row(
+                    .prepare_cached(
                         "SELECT digest, error_class FROM observations WHERE channel = ?1
                          ORDER BY id DESC LIMIT 1",
-                        params![channel.id],
-                        |row| Ok((row.get(0)?, row.get(1)?)),
                     )
+                    .and_then(|mut statement| {
+                        statement
+                            .query_row(params![channel.id], |row| Ok((row.get(0)?, row.get(1)?)))
+                    })
                     .optional()
                     .map_err(&write)?,
             };
@@ -593,33 +597,44 @@ impl Writer {
                 ),
             };
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO observations (channel, at, digest, error_class, error_message,
                          observation)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![channel.id, row_at, key.0, key.1, message, row_observation],
                 )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        channel.id,
+                        row_at,
+                        key.0,
+                        key.1,
+                        message,
+                        row_observation
+                    ])
+                })
                 .map_err(&write)?;
             history_keys.insert(channel.id.clone(), key);
         }
         for (target, json) in &memory {
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO target_memory (target, memory, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (target) DO UPDATE SET memory = excluded.memory,
                          updated_at = excluded.updated_at",
-                    params![target, json, at],
                 )
+                .and_then(|mut statement| statement.execute(params![target, json, at]))
                 .map_err(&write)?;
         }
         if let (Some(json), Some(document)) = (&document, &round.document) {
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO published (id, document, generated_at) VALUES (1, ?1, ?2)
                      ON CONFLICT (id) DO UPDATE SET document = excluded.document,
                          generated_at = excluded.generated_at",
-                    params![json, to_millis(document.generated_at)],
                 )
+                .and_then(|mut statement| {
+                    statement.execute(params![json, to_millis(document.generated_at)])
+                })
                 .map_err(&write)?;
         }
         for (update, sources) in &incidents {
@@ -629,7 +644,7 @@ impl Writer {
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "unknown".to_string());
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO incidents (target, id, title, service, classification, status,
                          resolved, listed, sources, started_at, updated_at, first_seen,
                          last_updated, resolved_at)
@@ -643,7 +658,9 @@ impl Writer {
                          last_updated = excluded.last_updated,
                          resolved_at = CASE WHEN excluded.resolved
                              THEN coalesce(incidents.resolved_at, excluded.last_updated) END",
-                    params![
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
                         update.target,
                         incident.id,
                         incident.title,
@@ -656,16 +673,23 @@ impl Writer {
                         incident.started_at.map(to_millis),
                         incident.updated_at.map(to_millis),
                         at
-                    ],
-                )
+                    ])
+                })
                 .map_err(&write)?;
         }
         for (seen, change) in &round.changes {
             transaction
-                .execute(
+                .prepare_cached(
                     "INSERT INTO transitions (at, target, channel, text) VALUES (?1, ?2, ?3, ?4)",
-                    params![to_millis(*seen), change.target, change.channel, change.text],
                 )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        to_millis(*seen),
+                        change.target,
+                        change.channel,
+                        change.text
+                    ])
+                })
                 .map_err(&write)?;
         }
         transaction.commit().map_err(&write)?;
