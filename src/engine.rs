@@ -129,17 +129,12 @@ pub fn build_channel(
     }
 }
 
-/// What a channel's report, and each resolution of its targets, is made from: how many times
-/// its record has changed, and its state (which also moves with age alone).
+/// What a channel's report, and each resolution of its targets, is made from: how many outcomes
+/// its record has taken, and its state (which also moves with age alone).
 type ChannelInput = (u64, ChannelState);
 
-fn channel_input(
-    versions: &BTreeMap<String, u64>,
-    record: &ChannelRecord,
-    now: DateTime<Utc>,
-) -> ChannelInput {
-    let version = versions.get(&record.id).copied().unwrap_or(0);
-    (version, record.state(now))
+fn channel_input(record: &ChannelRecord, now: DateTime<Utc>) -> ChannelInput {
+    (record.recorded, record.state(now))
 }
 
 /// The configured channels, their latest records, and the resolver's memory.
@@ -149,11 +144,9 @@ pub struct Engine {
     channels: Vec<LiveChannel>,
     records: BTreeMap<String, ChannelRecord>,
     memory: BTreeMap<String, TargetMemory>,
-    /// How many times each channel's record has changed.
-    versions: BTreeMap<String, u64>,
-    /// What each target was last resolved from (its channels' versions and states), so a target
-    /// none of whose channels moved need not be resolved again.
-    inputs: BTreeMap<String, Vec<ChannelInput>>,
+    /// What each target (by position in the config) was last resolved from, so a target none of
+    /// whose channels moved need not be resolved again; `None` until it is resolved.
+    inputs: Vec<Option<Vec<ChannelInput>>>,
     /// Each channel's last report (by position in `channels`) and what it was made from, so a
     /// document repeats an unmoved channel's report instead of building it again every round.
     reports: Vec<Option<(ChannelInput, Arc<ChannelReport>)>>,
@@ -204,8 +197,7 @@ impl Engine {
             channels,
             records,
             memory: BTreeMap::new(),
-            versions: BTreeMap::new(),
-            inputs: BTreeMap::new(),
+            inputs: Vec::new(),
             reports: Vec::new(),
         }
     }
@@ -284,7 +276,6 @@ impl Engine {
     ) {
         if let Some(record) = self.records.get_mut(id) {
             record.record(outcome, at);
-            *self.versions.entry(id.to_string()).or_default() += 1;
         }
     }
 
@@ -320,16 +311,17 @@ impl Engine {
         previous: Option<&StatusDocument>,
     ) -> Vec<Arc<TargetResolution>> {
         let records = &self.records;
-        let versions = &self.versions;
-        let input = |id: &String| Some(channel_input(versions, records.get(id)?, now));
+        let input = |id: &String| Some(channel_input(records.get(id)?, now));
+        self.inputs.resize(self.config.targets.len(), None);
         let mut out = Vec::with_capacity(self.config.targets.len());
-        for (index, target) in self.config.targets.iter().enumerate() {
+        for ((index, target), known) in self.config.targets.iter().enumerate().zip(&mut self.inputs)
+        {
             let kept = previous
                 .and_then(|document| document.targets.get(index))
                 .filter(|kept| kept.id == target.id);
             // Compared in place: most targets are kept, and a list per target per round would
             // be a thousand allocations a second for nothing.
-            let unmoved = self.inputs.get(&target.id).is_some_and(|known| {
+            let unmoved = known.as_ref().is_some_and(|known| {
                 known
                     .iter()
                     .copied()
@@ -346,7 +338,7 @@ impl Engine {
             let (resolution, memory) =
                 resolver::resolve_target(target, &self.records, &memory, &self.config.policy, now);
             self.memory.insert(target.id.clone(), memory);
-            self.inputs.insert(target.id.clone(), inputs);
+            *known = Some(inputs);
             out.push(Arc::new(resolution));
         }
         out
@@ -366,7 +358,7 @@ impl Engine {
             let Some(record) = self.records.get(id) else {
                 continue;
             };
-            let input = channel_input(&self.versions, record, now);
+            let input = channel_input(record, now);
             let report = match kept {
                 Some((made_from, report)) if *made_from == input => Arc::clone(report),
                 _ => {
@@ -510,8 +502,7 @@ impl HostLimits {
         if let Some(host) = host {
             self.limiter.until_key_ready(&host.to_string()).await;
         }
-    }
-}
+    }}
 
 /// One scheduled probe with retries of transient failures (network, timeout, 5xx, 429), each
 /// attempt reported as it ends: the first failure shows at once (failover never waits for

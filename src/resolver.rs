@@ -61,6 +61,9 @@ pub struct ChannelRecord {
     pub error: Option<ProbeError>,
     /// When the current run of failures began.
     pub failing_since: Option<DateTime<Utc>>,
+    /// How many probe outcomes [`ChannelRecord::record`] has taken: a cheap token of change, so
+    /// what was made from the record (a resolution, a report) can be kept while it stands.
+    pub recorded: u64,
 }
 
 impl ChannelRecord {
@@ -74,11 +77,13 @@ impl ChannelRecord {
             observation: None,
             error: None,
             failing_since: None,
+            recorded: 0,
         }
     }
 
     /// Records a probe's outcome.
     pub fn record(&mut self, outcome: Result<Observation, ProbeError>, at: DateTime<Utc>) {
+        self.recorded += 1;
         match outcome {
             Ok(observation) => {
                 self.observation = Some(Arc::new(observation));
