@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
+use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use statusmon_channels::graph::{Graph, GraphConfig};
@@ -499,10 +500,18 @@ impl HostLimits {
 
     /// Waits until a probe may start against `host`; at once when no host is known.
     pub async fn wait_turn(&self, host: Option<&str>) {
-        if let Some(host) = host {
-            self.limiter.until_key_ready(&host.to_string()).await;
+        let Some(host) = host else {
+            return;
+        };
+        let host = host.to_string();
+        // Slept on Tokio's timer: governor's own waiting future starts a timer thread of its
+        // own, and every wait then crosses threads twice.
+        while let Err(not_until) = self.limiter.check_key(&host) {
+            let wait = not_until.wait_time_from(self.limiter.clock().now());
+            tokio::time::sleep(wait).await;
         }
-    }}
+    }
+}
 
 /// One scheduled probe with retries of transient failures (network, timeout, 5xx, 429), each
 /// attempt reported as it ends: the first failure shows at once (failover never waits for
