@@ -1,5 +1,6 @@
 //! statusmon: keeps Microsoft 365 status visible when the channel you rely on is down.
 
+pub mod alerts;
 pub mod archive;
 pub mod bench;
 pub mod classify_cmd;
