@@ -106,7 +106,9 @@ fn a_healthy_start_says_nothing_and_an_unmoved_picture_never_repeats() {
 #[test]
 fn losing_the_primary_fires_one_visibility_alert_and_regaining_it_resolves_that_alert() {
     let mut watch = Watch::new(true);
-    watch.answer("p", t0(), &[("Exchange", OK)]);
+    // Teams is covered by the primary only: without it, Teams is unknown, which the visibility
+    // alert already says (judged by its last known verdict, Teams did not change).
+    watch.answer("p", t0(), &[("Exchange", OK), ("Teams", OK)]);
     watch.answer("s", t0(), &[("Exchange", OK)]);
     watch.round(t0());
 
@@ -114,6 +116,17 @@ fn losing_the_primary_fires_one_visibility_alert_and_regaining_it_resolves_that_
     watch.fail("p", lost_at);
     watch.answer("s", lost_at, &[("Exchange", OK)]);
     let lost = watch.round(lost_at);
+    let teams_unknown = watch.shown.as_ref().map(|d| {
+        d.targets[0]
+            .services
+            .iter()
+            .any(|s| s.id == "Teams" && s.verdict == Health::Unknown)
+    });
+    assert_eq!(
+        teams_unknown,
+        Some(true),
+        "without the primary, Teams is unknown"
+    );
     assert_eq!(
         kinds(&lost),
         [(EventKind::Visibility, "t/visibility", true)]
@@ -140,7 +153,7 @@ fn losing_the_primary_fires_one_visibility_alert_and_regaining_it_resolves_that_
     assert_eq!(watch.round(later), Vec::new());
 
     let back_at = later + minutes(1);
-    watch.answer("p", back_at, &[("Exchange", OK)]);
+    watch.answer("p", back_at, &[("Exchange", OK), ("Teams", OK)]);
     let back = watch.round(back_at);
     assert_eq!(
         kinds(&back),
@@ -317,7 +330,7 @@ fn an_open_incident_that_no_channel_lists_any_more_is_resolved() {
     assert!(
         gone[0]
             .detail
-            .starts_with("no longer listed by any channel"),
+            .starts_with("no longer listed by the channels that reported it"),
         "{}",
         gone[0].detail
     );
@@ -376,5 +389,28 @@ fn the_admin_center_is_one_admin_plane_alert_not_also_a_service_alert() {
     assert_eq!(
         events[0].summary,
         "Contoso: admin center advisory (was operational)"
+    );
+}
+
+#[test]
+fn an_open_incident_is_not_announced_over_because_nobody_can_see_it() {
+    let mut watch = Watch::new(false);
+    watch.answer_with(with_incident(t0(), "investigating", "Looking.", false));
+    let first = watch.round(t0());
+    assert!(
+        first.iter().any(|e| e.kind == EventKind::IncidentNew),
+        "{first:#?}"
+    );
+    // Past the max age the target is blind and the incident drops out of the picture.
+    let blind = watch.round(t0() + minutes(7));
+    let listed = watch.shown.as_ref().map(|d| d.targets[0].incidents.len());
+    assert_eq!(
+        listed,
+        Some(0),
+        "the resolver lists incidents of fresh channels only"
+    );
+    assert_eq!(
+        kinds(&blind),
+        [(EventKind::Visibility, "t/visibility", true)]
     );
 }

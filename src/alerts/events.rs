@@ -5,17 +5,29 @@
 //! Events come from the resolved picture, never from a channel's own flaps: the resolver's
 //! hysteresis has already held back a verdict that moved for one probe, and a channel that fails
 //! while a lower one covers for it is one visibility event, not a stream of channel errors.
-//! A blind target is one event: its services' verdicts turn `unknown` with it, and fifty
-//! "unknown" alerts would bury the one that matters, so while a target is blind its services are
-//! judged by their last known verdicts.
+//! Not seeing is news of its own, told once: when the primary is lost or the target goes blind,
+//! the services only it covered turn `unknown` and its incidents drop out of the picture, and
+//! fifty "unknown" alerts (or an incident announced over because nobody can see it) would bury
+//! the one that matters. So a service whose verdict is `unknown` is judged by its last known
+//! verdict, and an incident that vanished counts as over only when a channel that reported it is
+//! still fresh and no longer lists it.
+//!
+//! Two documents are all it reads, so an incident that drops out while unseen and comes back
+//! fires as new again (under the same alert key, which PagerDuty and Alertmanager merge), and one
+//! that ends while unseen and never comes back is not resolved here: the outbox's record of open
+//! alerts is meant to close both.
+
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use statusmon_channels::status_site::ADMIN_CENTER;
 use statusmon_channels::{Health, IncidentClassification};
 
-use crate::resolver::{IncidentResolution, ServiceResolution, TargetResolution, Visibility};
-use crate::status::{StatusDocument, same_or_find, visibility_str};
+use crate::resolver::{
+    ChannelState, IncidentResolution, ServiceResolution, TargetResolution, Visibility,
+};
+use crate::status::{ChannelReport, StatusDocument, same_or_find, visibility_str};
 
 /// What changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -31,7 +43,8 @@ pub enum EventKind {
     IncidentNew,
     /// An open incident whose status, classification or latest text moved, or one reopened.
     IncidentUpdated,
-    /// An incident that was open and is now resolved or no longer listed by any channel.
+    /// An incident that was open and is now resolved, or that a channel which reported it, still
+    /// fresh, no longer lists.
     IncidentResolved,
 }
 
@@ -112,7 +125,7 @@ pub fn between(before: Option<&StatusDocument>, after: &StatusDocument) -> Vec<A
     for (i, target) in after.targets.iter().enumerate() {
         let old = before.and_then(|d| same_or_find(&d.targets, i, |t| t.id == target.id));
         // The engine keeps an unmoved target as the same resolution.
-        if old.is_some_and(|old| std::sync::Arc::ptr_eq(old, target)) {
+        if old.is_some_and(|old| Arc::ptr_eq(old, target)) {
             continue;
         }
         let old = old.map(|t| &**t);
@@ -124,7 +137,7 @@ pub fn between(before: Option<&StatusDocument>, after: &StatusDocument) -> Vec<A
         events.visibility(old);
         events.admin_plane(old);
         events.services(old);
-        events.incidents(old);
+        events.incidents(old, &after.channels);
     }
     out
 }
@@ -218,11 +231,11 @@ impl Events<'_> {
         let Some(service) = admin_center(target) else {
             return;
         };
-        let Some(now) = judged(target, service) else {
+        let Some(now) = judged(service) else {
             return;
         };
         let was = old
-            .and_then(|t| judged(t, admin_center(t)?))
+            .and_then(|t| judged(admin_center(t)?))
             .unwrap_or(Health::Operational);
         if was == now {
             return;
@@ -250,14 +263,11 @@ impl Events<'_> {
             if service.id == ADMIN_CENTER {
                 continue;
             }
-            let Some(now) = judged(target, service) else {
+            let Some(now) = judged(service) else {
                 continue;
             };
             let was = old
-                .and_then(|t| {
-                    let previous = same_or_find(&t.services, i, |s| s.id == service.id)?;
-                    judged(t, previous)
-                })
+                .and_then(|t| judged(same_or_find(&t.services, i, |s| s.id == service.id)?))
                 .unwrap_or(Health::Operational);
             if was == now {
                 continue;
@@ -280,8 +290,15 @@ impl Events<'_> {
         }
     }
 
-    fn incidents(&mut self, old: Option<&TargetResolution>) {
+    fn incidents(&mut self, old: Option<&TargetResolution>, channels: &[Arc<ChannelReport>]) {
         let target = self.target;
+        let still_seen = |incident: &IncidentResolution| {
+            incident.sources.iter().any(|source| {
+                channels
+                    .iter()
+                    .any(|c| c.id == *source && c.state == ChannelState::Fresh)
+            })
+        };
         let listed_before: &[IncidentResolution] = old.map_or(&[], |t| &t.incidents);
         for incident in &target.incidents {
             let previous = listed_before.iter().find(|i| i.id == incident.id);
@@ -299,11 +316,12 @@ impl Events<'_> {
         for gone in listed_before
             .iter()
             .filter(|i| !i.resolved && !target.incidents.iter().any(|n| n.id == i.id))
+            .filter(|i| still_seen(i))
         {
             self.incident(
                 gone,
                 EventKind::IncidentResolved,
-                Some("no longer listed by any channel"),
+                Some("no longer listed by the channels that reported it"),
             );
         }
     }
@@ -362,13 +380,12 @@ struct Draft {
     detail: String,
 }
 
-/// The verdict alerts judge a service by: its own, or while the target is blind its last known
-/// one (`None` when there is none: nothing to say until something is seen).
-fn judged(target: &TargetResolution, service: &ServiceResolution) -> Option<Health> {
-    if target.visibility == Visibility::Blind {
-        service.last_known.as_ref().map(|known| known.verdict)
-    } else {
-        Some(service.verdict)
+/// The verdict alerts judge a service by: its own, or while that is `unknown` its last known
+/// one (`None` when nothing was ever known: nothing to say until something is seen).
+fn judged(service: &ServiceResolution) -> Option<Health> {
+    match service.verdict {
+        Health::Unknown => service.last_known.as_ref().map(|known| known.verdict),
+        known => Some(known),
     }
 }
 
