@@ -15,6 +15,7 @@ use serde_json::json;
 use statusmon_channels::{Health, Observation, ProbeError};
 use tokio::sync::mpsc;
 
+use crate::alerts;
 use crate::archive::{self, Archive};
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
@@ -1002,7 +1003,15 @@ pub async fn watch_with(
         };
         if let Some(recorder) = &mut store
             && let Some(notice) = recorder
-                .record(engine.records(), engine.memory(), &document, &changes)
+                .record(
+                    engine.records(),
+                    engine.memory(),
+                    &document,
+                    &changes,
+                    // Against what was shown (the restored baseline after a restart), so a
+                    // restart queues no alert twice.
+                    &alerts::events::between(shown.as_deref(), &document),
+                )
                 .await
         {
             say(&notice);

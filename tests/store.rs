@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use statusmon::alerts::EventKind;
+use statusmon::alerts::events::between;
 use statusmon::config;
 use statusmon::engine::{self, Engine};
 use statusmon::status::{self, Change, StatusDocument};
@@ -80,8 +82,15 @@ async fn round(
         .as_ref()
         .map(|before| status::changes(before, &document))
         .unwrap_or_default();
+    let alerts = between(shown.as_deref(), &document);
     let notice = recorder
-        .record(engine.records(), engine.memory(), &document, &changes)
+        .record(
+            engine.records(),
+            engine.memory(),
+            &document,
+            &changes,
+            &alerts,
+        )
         .await;
     assert_eq!(notice, None, "the write succeeded");
     *shown = Some(document);
@@ -152,6 +161,23 @@ async fn reopening_restores_channels_memory_document_and_incidents() {
     assert_eq!(incidents[0].target, "t1");
     assert_eq!(incidents[0].sources, ["m365-public"]);
     assert!(incidents[0].listed && !incidents[0].resolved);
+    // The round's alert events were written with it: the admin center down, the incident new.
+    let outbox = store.outbox().await.unwrap();
+    let queued: Vec<(EventKind, &str)> = outbox
+        .iter()
+        .map(|row| (row.event.kind, row.event.alert.as_str()))
+        .collect();
+    assert_eq!(
+        queued,
+        [
+            (EventKind::AdminPlane, "t1/admin-plane"),
+            (EventKind::IncidentNew, "t1/incident/MO123456"),
+        ]
+    );
+    assert!(
+        outbox[0].id < outbox[1].id,
+        "delivered in the order they happened"
+    );
 
     // A fresh engine given the snapshot shows the same picture (the channel is still fresh).
     let mut restored = engine_restored(&snapshot);
@@ -363,9 +389,15 @@ async fn a_round_is_written_all_or_nothing() {
         .unwrap();
     let mut engine = site_engine();
     let now = Utc::now();
-    engine.record("m365-public", Ok(observation(now, "d1", None)), now);
+    engine.record(
+        "m365-public",
+        Ok(observation(now, "d1", Some("MO123456"))),
+        now,
+    );
     let targets = engine.resolve(now);
     let document = Arc::new(engine.document(targets, now));
+    let alerts = between(None, &document);
+    assert_eq!(alerts.len(), 2, "the admin center down, the incident new");
     let boom = Change {
         target: Some("t1".into()),
         channel: None,
@@ -378,6 +410,7 @@ async fn a_round_is_written_all_or_nothing() {
             engine.memory(),
             &document,
             std::slice::from_ref(&boom),
+            &alerts,
         )
         .await
         .expect("a failing store is reported once");
@@ -389,17 +422,34 @@ async fn a_round_is_written_all_or_nothing() {
     );
     assert!(store.history(None).await.unwrap().is_empty());
     assert!(store.incidents().await.unwrap().is_empty());
+    assert!(
+        store.outbox().await.unwrap().is_empty(),
+        "no alert without its round"
+    );
 
     // Once the store accepts writes again, the next round writes everything, the kept
-    // transition included.
+    // transition and alerts included (the next round has no alerts of its own).
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch("DROP TRIGGER refuse")
         .unwrap();
     let notice = recorder
-        .record(engine.records(), engine.memory(), &document, &[])
+        .record(engine.records(), engine.memory(), &document, &[], &[])
         .await;
     assert!(notice.is_some_and(|n| n.contains("writing again")));
+    let queued: Vec<_> = store
+        .outbox()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.event)
+        .collect();
+    assert_eq!(queued, alerts);
+    // Handed the same events again (a retried round), the outbox keeps each once.
+    recorder
+        .record(engine.records(), engine.memory(), &document, &[], &alerts)
+        .await;
+    assert_eq!(store.outbox().await.unwrap().len(), 2);
     assert!(!store.load().await.unwrap().is_empty());
     let texts: Vec<String> = store
         .transitions()
@@ -423,20 +473,20 @@ async fn an_unchanged_round_writes_nothing() {
     let first = Arc::new(engine.document(targets, now));
     assert!(
         !recorder
-            .round(engine.records(), engine.memory(), &first, &[])
+            .round(engine.records(), engine.memory(), &first, &[], &[])
             .is_empty()
     );
     // Restored from what was written, a second resolution a second later has nothing new.
     let mut recorder = recorder;
     recorder
-        .record(engine.records(), engine.memory(), &first, &[])
+        .record(engine.records(), engine.memory(), &first, &[], &[])
         .await;
     let later = now + TimeDelta::seconds(1);
     let targets = engine.resolve(later);
     let second = Arc::new(engine.document(targets, later));
     assert!(
         recorder
-            .round(engine.records(), engine.memory(), &second, &[])
+            .round(engine.records(), engine.memory(), &second, &[], &[])
             .is_empty()
     );
 }
@@ -776,6 +826,32 @@ channels = ["contoso-graph", "m365-public"]
                 .any(|l| l.contains(&format!("incident {id}: serviceInterruption → "))),
             "{all}"
         );
+        // The outbox, written with each round, holds the incident's alert once as new and once
+        // as resolved, across eight restarts and seven kills.
+        let store = statusmon::store::SqliteStore::open(&db, 30 * super::DAY)
+            .await
+            .expect("store opens");
+        use statusmon::store::Store as _;
+        let outbox = store.outbox().await.unwrap();
+        let of_incident = |kind: statusmon::alerts::EventKind| {
+            outbox
+                .iter()
+                .filter(|row| row.event.incident.as_deref() == Some(id.as_str()))
+                .filter(|row| row.event.kind == kind)
+                .count()
+        };
+        let queued: Vec<String> = outbox.iter().map(|r| r.event.summary.clone()).collect();
+        assert_eq!(
+            of_incident(statusmon::alerts::EventKind::IncidentNew),
+            1,
+            "{queued:#?}"
+        );
+        assert_eq!(
+            of_incident(statusmon::alerts::EventKind::IncidentResolved),
+            1,
+            "{queued:#?}"
+        );
+        store.close().await.unwrap();
         sim.shutdown().await;
     }
 }

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use statusmon_channels::status_site::ADMIN_CENTER;
 use statusmon_channels::{Health, IncidentClassification};
 
@@ -30,7 +30,7 @@ use crate::resolver::{
 use crate::status::{ChannelReport, StatusDocument, same_or_find, visibility_str};
 
 /// What changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// A service's verdict.
@@ -63,7 +63,7 @@ impl EventKind {
 }
 
 /// How loud an event is: routes match on it, each sink maps it to its own levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Something got better or ended.
@@ -86,7 +86,7 @@ impl Severity {
 }
 
 /// One alert event: an alert firing, changing, or resolving.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
     /// The alert it belongs to, the same for its whole life (fired, updated, resolved):
     /// `{target}/service/{id}`, `{target}/visibility`, `{target}/admin-plane`,

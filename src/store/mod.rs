@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use statusmon_channels::{Observation, ProbeError};
 
+use crate::alerts::AlertEvent;
 use crate::resolver::{ChannelRecord, IncidentResolution, TargetMemory};
 use crate::status::{self, Change, StatusDocument};
 
@@ -162,6 +163,9 @@ pub struct Round {
     pub incidents: Vec<IncidentUpdate>,
     /// The resolution transitions announced this round (with when each was seen).
     pub changes: Vec<(DateTime<Utc>, Change)>,
+    /// The alert events of this round (and of earlier rounds whose write failed), for the
+    /// outbox: written with the state change that caused them, or not at all.
+    pub alerts: Vec<AlertEvent>,
 }
 
 impl Round {
@@ -172,6 +176,7 @@ impl Round {
             && self.document.is_none()
             && self.incidents.is_empty()
             && self.changes.is_empty()
+            && self.alerts.is_empty()
     }
 }
 
@@ -235,6 +240,17 @@ pub struct StoredIncident {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+/// An alert event waiting in the outbox for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// Its place in the outbox: events are delivered in this order.
+    pub id: i64,
+    /// The event.
+    pub event: AlertEvent,
+    /// When the round that caused it was written.
+    pub created_at: DateTime<Utc>,
+}
+
 /// The persistence the daemon needs, independent of the database behind it. Every method is
 /// async so a network database fits; implementations must write a [`Round`] atomically.
 pub trait Store: Send + Sync + fmt::Debug {
@@ -253,8 +269,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn transitions(&self) -> BoxFuture<'_, Result<Vec<TransitionRow>, StoreError>>;
     /// Every kept incident, by target then first seen.
     fn incidents(&self) -> BoxFuture<'_, Result<Vec<StoredIncident>, StoreError>>;
+    /// The alert events not yet delivered, oldest first.
+    fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>>;
     /// Deletes history, transitions and no-longer-listed incidents older than the retention
-    /// before `now`; returns how many rows went. Channel state and memory are never pruned.
+    /// before `now`; returns how many rows went. Channel state, memory and the alert outbox are
+    /// never pruned (an undelivered alert must not age out).
     fn prune(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// Finishes every write already asked for and closes the database.
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -285,6 +304,9 @@ pub struct Recorder {
     current: Option<Arc<StatusDocument>>,
     document: Option<Arc<StatusDocument>>,
     pending: Vec<(DateTime<Utc>, Change)>,
+    /// Alert events of rounds whose write failed, for the next one. Never trimmed: an alert is
+    /// not dropped to save memory (a few hundred bytes each, one per transition).
+    pending_alerts: Vec<AlertEvent>,
     failing: bool,
 }
 
@@ -312,6 +334,7 @@ impl Recorder {
             current: None,
             document: restored.document.clone().map(Arc::new),
             pending: Vec::new(),
+            pending_alerts: Vec::new(),
             failing: false,
         }
     }
@@ -321,13 +344,15 @@ impl Recorder {
         &self.store
     }
 
-    /// Builds the round that brings the store up to date with this resolution.
+    /// Builds the round that brings the store up to date with this resolution, with its alert
+    /// events for the outbox.
     pub fn round(
         &self,
         records: &BTreeMap<String, ChannelRecord>,
         memory: &BTreeMap<String, TargetMemory>,
         document: &Arc<StatusDocument>,
         changes: &[Change],
+        alerts: &[AlertEvent],
     ) -> Round {
         let channels = records
             .values()
@@ -357,9 +382,13 @@ impl Recorder {
         // everything `status::changes` reports: it is rewritten with every round that has
         // changes, and otherwise only every BASELINE_REFRESH (its ages and `as_of` stamps move
         // every probe; writing ten megabytes of JSON for that was most of a large daemon's work).
+        // A round with alert events always rewrites it: a restart diffs against it, and must not
+        // find the same transitions again and queue their alerts twice.
+        let with_alerts = !alerts.is_empty() || !self.pending_alerts.is_empty();
         let new_document = match &self.document {
             Some(written)
                 if changes.is_empty()
+                    && !with_alerts
                     && self.pending.is_empty()
                     && (document.generated_at - written.generated_at)
                         .to_std()
@@ -367,7 +396,7 @@ impl Recorder {
             {
                 None
             }
-            Some(written) if written.same_picture(document) => None,
+            Some(written) if !with_alerts && written.same_picture(document) => None,
             _ => Some(Arc::clone(document)),
         };
         let incidents = match &new_document {
@@ -380,6 +409,8 @@ impl Recorder {
                 .iter()
                 .map(|change| (document.generated_at, change.clone())),
         );
+        let mut all_alerts = self.pending_alerts.clone();
+        all_alerts.extend_from_slice(alerts);
         Round {
             at: document.generated_at,
             channels,
@@ -387,20 +418,23 @@ impl Recorder {
             document: new_document,
             incidents,
             changes: all_changes,
+            alerts: all_alerts,
         }
     }
 
-    /// Writes what changed this round, waiting (at most [`WRITE_LIMIT`]) for the commit, so a
-    /// change is in the store before it is announced. Returns a line worth printing when the
-    /// store starts or stops failing.
+    /// Writes what changed this round and its alert events (into the outbox, in the same
+    /// transaction), waiting (at most [`WRITE_LIMIT`]) for the commit, so a change is in the
+    /// store before it is announced. Returns a line worth printing when the store starts or
+    /// stops failing.
     pub async fn record(
         &mut self,
         records: &BTreeMap<String, ChannelRecord>,
         memory: &BTreeMap<String, TargetMemory>,
         document: &Arc<StatusDocument>,
         changes: &[Change],
+        alerts: &[AlertEvent],
     ) -> Option<String> {
-        let round = self.round(records, memory, document, changes);
+        let round = self.round(records, memory, document, changes, alerts);
         if round.is_empty() {
             self.current = Some(Arc::clone(document));
             return None;
@@ -427,6 +461,7 @@ impl Recorder {
                     self.document = Some(document);
                 }
                 self.pending.clear();
+                self.pending_alerts.clear();
                 if std::mem::take(&mut self.failing) {
                     tracing::info!(store = %self.store.location(), "store writes work again");
                     return Some(format!("store {}: writing again", self.store.location()));
@@ -436,6 +471,7 @@ impl Recorder {
             Err(error) => {
                 tracing::warn!(store = %self.store.location(), %error, "store write failed");
                 self.pending = written.changes;
+                self.pending_alerts = written.alerts;
                 let excess = self.pending.len().saturating_sub(PENDING_LIMIT);
                 self.pending.drain(..excess);
                 if self.failing {

@@ -15,8 +15,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    HistoryRow, Round, Snapshot, Store, StoreError, StoredChannel, StoredIncident, TransitionRow,
-    from_millis, to_millis,
+    HistoryRow, OutboxRow, Round, Snapshot, Store, StoreError, StoredChannel, StoredIncident,
+    TransitionRow, from_millis, to_millis,
 };
 use crate::resolver::TargetMemory;
 use crate::status::StatusDocument;
@@ -83,6 +83,23 @@ const MIGRATIONS: &[&str] = &[
         generated_at INTEGER NOT NULL
     );
     ",
+    // 2: the alert outbox, written in the round's transaction (issue 7): one row per alert
+    // event, in the order the rounds saw them, kept until delivered.
+    r"
+    CREATE TABLE alert_outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        alert           TEXT NOT NULL,
+        target          TEXT NOT NULL,
+        kind            TEXT NOT NULL,
+        severity        TEXT NOT NULL,
+        firing          INTEGER NOT NULL,
+        event           TEXT NOT NULL,  -- JSON of the AlertEvent
+        created_at      INTEGER NOT NULL,
+        delivered_at    INTEGER
+    );
+    CREATE INDEX alert_outbox_undelivered ON alert_outbox (id) WHERE delivered_at IS NULL;
+    ",
 ];
 
 /// The newest schema version this build knows.
@@ -105,6 +122,7 @@ enum Command {
     History(Option<String>, Reply<Vec<HistoryRow>>),
     Transitions(Reply<Vec<TransitionRow>>),
     Incidents(Reply<Vec<StoredIncident>>),
+    Outbox(Reply<Vec<OutboxRow>>),
     Prune(DateTime<Utc>, Reply<u64>),
     Close(Reply<()>),
 }
@@ -124,6 +142,7 @@ impl std::fmt::Debug for Command {
             Command::History(..) => "History",
             Command::Transitions(_) => "Transitions",
             Command::Incidents(_) => "Incidents",
+            Command::Outbox(_) => "Outbox",
             Command::Prune(..) => "Prune",
             Command::Close(_) => "Close",
         })
@@ -200,6 +219,10 @@ impl Store for SqliteStore {
 
     fn incidents(&self) -> BoxFuture<'_, Result<Vec<StoredIncident>, StoreError>> {
         self.ask(Command::Incidents).boxed()
+    }
+
+    fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
+        self.ask(Command::Outbox).boxed()
     }
 
     fn prune(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
@@ -340,6 +363,9 @@ impl Writer {
                 }
                 Command::Incidents(reply) => {
                     let _ = reply.send(self.incidents());
+                }
+                Command::Outbox(reply) => {
+                    let _ = reply.send(self.outbox());
                 }
                 Command::Prune(now, reply) => {
                     let _ = reply.send(self.prune(now));
@@ -521,6 +547,11 @@ impl Writer {
             .iter()
             .map(|u| Ok((u, encode("incident sources", &u.incident.sources)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let alerts = round
+            .alerts
+            .iter()
+            .map(|event| Ok((event, encode("an alert event", event)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
 
         let mut history_keys = BTreeMap::new();
         let transaction = self
@@ -692,6 +723,28 @@ impl Writer {
                 })
                 .map_err(&write)?;
         }
+        for (event, json) in &alerts {
+            transaction
+                .prepare_cached(
+                    "INSERT INTO alert_outbox (idempotency_key, alert, target, kind, severity,
+                         firing, event, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        event.idempotency_key,
+                        event.alert,
+                        event.target,
+                        event.kind.as_str(),
+                        event.severity.as_str(),
+                        event.firing,
+                        json,
+                        at
+                    ])
+                })
+                .map_err(&write)?;
+        }
         transaction.commit().map_err(&write)?;
         // Only now, with the rows committed, is the history cache true.
         self.last_history.extend(history_keys);
@@ -720,6 +773,42 @@ impl Writer {
             })
             .map_err(&read)?;
         rows.collect::<Result<_, _>>().map_err(&read)
+    }
+
+    fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        let read = backend("outbox read");
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT id, event, created_at FROM alert_outbox WHERE delivered_at IS NULL
+                 ORDER BY id",
+            )
+            .map_err(&read)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(&read)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, event, created_at) = row.map_err(&read)?;
+            // A row this build cannot read is still an alert: it stays in the table, and the
+            // error names it rather than dropping it.
+            let event = serde_json::from_str(&event).map_err(|e| StoreError::Backend {
+                what: "outbox read",
+                source: format!("alert_outbox row {id}: {e}").into(),
+            })?;
+            out.push(OutboxRow {
+                id,
+                event,
+                created_at: from_millis(created_at).unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 
     fn transitions(&self) -> Result<Vec<TransitionRow>, StoreError> {
