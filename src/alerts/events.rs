@@ -74,17 +74,6 @@ pub enum Severity {
     Critical,
 }
 
-impl Severity {
-    /// The contract name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
 /// One alert event: an alert firing, changing, or resolving.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {

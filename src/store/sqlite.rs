@@ -89,11 +89,6 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE alert_outbox (
         id              INTEGER PRIMARY KEY AUTOINCREMENT,
         idempotency_key TEXT NOT NULL UNIQUE,
-        alert           TEXT NOT NULL,
-        target          TEXT NOT NULL,
-        kind            TEXT NOT NULL,
-        severity        TEXT NOT NULL,
-        firing          INTEGER NOT NULL,
         event           TEXT NOT NULL,  -- JSON of the AlertEvent
         created_at      INTEGER NOT NULL,
         delivered_at    INTEGER
@@ -275,6 +270,16 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 
 /// SQLite's page cache, as its `cache_size` pragma takes it: negative is KiB.
 const PAGE_CACHE_KIB: i64 = -256;
+
+/// Runs one of a round's statements, prepared once per connection and then taken from
+/// rusqlite's cache (a round writes the same few statements for every changed channel).
+fn execute_cached(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    connection.prepare_cached(sql)?.execute(params)
+}
 
 /// Applies every migration the database lacks, each in its own transaction.
 fn migrate(connection: &mut Connection, path: &Path) -> Result<(), StoreError> {
@@ -561,9 +566,9 @@ impl Writer {
         for (channel, observation, error) in &channels {
             let class = channel.error.as_ref().map(|e| e.class().to_string());
             let message = channel.error.as_ref().map(|e| e.to_string());
-            transaction
-                .prepare_cached(
-                    "INSERT INTO channel_state (channel, observation, last_success, failing_since,
+            execute_cached(
+                &transaction,
+                "INSERT INTO channel_state (channel, observation, last_success, failing_since,
                          error_class, error_message, error, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (channel) DO UPDATE SET observation = excluded.observation,
@@ -572,23 +577,21 @@ impl Writer {
                          error_class = excluded.error_class,
                          error_message = excluded.error_message, error = excluded.error,
                          updated_at = excluded.updated_at",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        channel.id,
-                        observation,
-                        channel
-                            .observation
-                            .as_ref()
-                            .map(|o| to_millis(o.observed_at)),
-                        channel.failing_since.map(to_millis),
-                        class,
-                        message,
-                        error,
-                        at
-                    ])
-                })
-                .map_err(&write)?;
+                params![
+                    channel.id,
+                    observation,
+                    channel
+                        .observation
+                        .as_ref()
+                        .map(|o| to_millis(o.observed_at)),
+                    channel.failing_since.map(to_millis),
+                    class,
+                    message,
+                    error,
+                    at
+                ],
+            )
+            .map_err(&write)?;
             // History: the latest outcome, when its digest or error class differs from the
             // channel's previous row.
             let key = match &channel.error {
@@ -627,46 +630,35 @@ impl Writer {
                     observation.as_ref(),
                 ),
             };
-            transaction
-                .prepare_cached(
-                    "INSERT INTO observations (channel, at, digest, error_class, error_message,
+            execute_cached(
+                &transaction,
+                "INSERT INTO observations (channel, at, digest, error_class, error_message,
                          observation)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        channel.id,
-                        row_at,
-                        key.0,
-                        key.1,
-                        message,
-                        row_observation
-                    ])
-                })
-                .map_err(&write)?;
+                params![channel.id, row_at, key.0, key.1, message, row_observation],
+            )
+            .map_err(&write)?;
             history_keys.insert(channel.id.clone(), key);
         }
         for (target, json) in &memory {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO target_memory (target, memory, updated_at) VALUES (?1, ?2, ?3)
+            execute_cached(
+                &transaction,
+                "INSERT INTO target_memory (target, memory, updated_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (target) DO UPDATE SET memory = excluded.memory,
                          updated_at = excluded.updated_at",
-                )
-                .and_then(|mut statement| statement.execute(params![target, json, at]))
-                .map_err(&write)?;
+                params![target, json, at],
+            )
+            .map_err(&write)?;
         }
         if let (Some(json), Some(document)) = (&document, &round.document) {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO published (id, document, generated_at) VALUES (1, ?1, ?2)
+            execute_cached(
+                &transaction,
+                "INSERT INTO published (id, document, generated_at) VALUES (1, ?1, ?2)
                      ON CONFLICT (id) DO UPDATE SET document = excluded.document,
                          generated_at = excluded.generated_at",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![json, to_millis(document.generated_at)])
-                })
-                .map_err(&write)?;
+                params![json, to_millis(document.generated_at)],
+            )
+            .map_err(&write)?;
         }
         for (update, sources) in &incidents {
             let incident = &update.incident;
@@ -674,9 +666,9 @@ impl Writer {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_else(|| "unknown".to_string());
-            transaction
-                .prepare_cached(
-                    "INSERT INTO incidents (target, id, title, service, classification, status,
+            execute_cached(
+                &transaction,
+                "INSERT INTO incidents (target, id, title, service, classification, status,
                          resolved, listed, sources, started_at, updated_at, first_seen,
                          last_updated, resolved_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12,
@@ -689,61 +681,40 @@ impl Writer {
                          last_updated = excluded.last_updated,
                          resolved_at = CASE WHEN excluded.resolved
                              THEN coalesce(incidents.resolved_at, excluded.last_updated) END",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        update.target,
-                        incident.id,
-                        incident.title,
-                        incident.service,
-                        classification,
-                        incident.status,
-                        incident.resolved,
-                        update.listed,
-                        sources,
-                        incident.started_at.map(to_millis),
-                        incident.updated_at.map(to_millis),
-                        at
-                    ])
-                })
-                .map_err(&write)?;
+                params![
+                    update.target,
+                    incident.id,
+                    incident.title,
+                    incident.service,
+                    classification,
+                    incident.status,
+                    incident.resolved,
+                    update.listed,
+                    sources,
+                    incident.started_at.map(to_millis),
+                    incident.updated_at.map(to_millis),
+                    at
+                ],
+            )
+            .map_err(&write)?;
         }
         for (seen, change) in &round.changes {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO transitions (at, target, channel, text) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        to_millis(*seen),
-                        change.target,
-                        change.channel,
-                        change.text
-                    ])
-                })
-                .map_err(&write)?;
+            execute_cached(
+                &transaction,
+                "INSERT INTO transitions (at, target, channel, text) VALUES (?1, ?2, ?3, ?4)",
+                params![to_millis(*seen), change.target, change.channel, change.text],
+            )
+            .map_err(&write)?;
         }
         for (event, json) in &alerts {
-            transaction
-                .prepare_cached(
-                    "INSERT INTO alert_outbox (idempotency_key, alert, target, kind, severity,
-                         firing, event, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+            execute_cached(
+                &transaction,
+                "INSERT INTO alert_outbox (idempotency_key, event, created_at)
+                     VALUES (?1, ?2, ?3)
                      ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .and_then(|mut statement| {
-                    statement.execute(params![
-                        event.idempotency_key,
-                        event.alert,
-                        event.target,
-                        event.kind.as_str(),
-                        event.severity.as_str(),
-                        event.firing,
-                        json,
-                        at
-                    ])
-                })
-                .map_err(&write)?;
+                params![event.idempotency_key, json, at],
+            )
+            .map_err(&write)?;
         }
         transaction.commit().map_err(&write)?;
         // Only now, with the rows committed, is the history cache true.
