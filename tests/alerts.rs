@@ -78,6 +78,14 @@ impl Watch {
         let targets = self.engine.resolve_reusing(at, self.shown.as_ref());
         let document = self.engine.document(targets, at);
         let events = between(self.shown.as_ref(), &document);
+        // The store relies on it: a round with alerts has changes, which rewrite the baseline a
+        // restart diffs against.
+        if let Some(before) = &self.shown {
+            assert!(
+                events.is_empty() || !statusmon::status::changes(before, &document).is_empty(),
+                "alerts without a change: {events:#?}"
+            );
+        }
         self.shown = Some(document);
         events
     }

@@ -382,13 +382,12 @@ impl Recorder {
         // everything `status::changes` reports: it is rewritten with every round that has
         // changes, and otherwise only every BASELINE_REFRESH (its ages and `as_of` stamps move
         // every probe; writing ten megabytes of JSON for that was most of a large daemon's work).
-        // A round with alert events always rewrites it: a restart diffs against it, and must not
-        // find the same transitions again and queue their alerts twice.
-        let with_alerts = !alerts.is_empty() || !self.pending_alerts.is_empty();
+        // A round with alert events has changes too (every transition an alert tells is one
+        // `status::changes` says), so the baseline a restart diffs against moves with the alerts
+        // it caused, and the restart does not queue them twice (the kill -9 test checks).
         let new_document = match &self.document {
             Some(written)
                 if changes.is_empty()
-                    && !with_alerts
                     && self.pending.is_empty()
                     && (document.generated_at - written.generated_at)
                         .to_std()
@@ -396,7 +395,7 @@ impl Recorder {
             {
                 None
             }
-            Some(written) if !with_alerts && written.same_picture(document) => None,
+            Some(written) if written.same_picture(document) => None,
             _ => Some(Arc::clone(document)),
         };
         let incidents = match &new_document {
