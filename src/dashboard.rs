@@ -20,8 +20,7 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use statusmon_channels::Health;
-use statusmon_channels::SharedText;
+use statusmon_channels::{Health, SharedText};
 
 use crate::resolver::{
     ChannelState, IncidentResolution, IncidentUpdate, TargetResolution, Visibility,

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use statusmon_channels::SharedText;
 use statusmon_channels::{
-    ChannelKind, ErrorClass, Health, IncidentClassification, Observation, ProbeError,
+    ChannelKind, ErrorClass, Health, IncidentClassification, Observation, ProbeError, SharedText,
     SourceAuthority, status_site::ADMIN_CENTER,
 };
 
