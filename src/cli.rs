@@ -16,6 +16,7 @@ use statusmon_channels::{Health, Observation, ProbeError};
 use tokio::sync::mpsc;
 
 use crate::alerts;
+use crate::alerts::delivery::{self, Dispatcher, Plan};
 use crate::archive::{self, Archive};
 use crate::config::{self, Config, ConfigErrors};
 use crate::engine::{self, Engine, ProbeReport};
@@ -23,7 +24,7 @@ use crate::resolver::ChannelState;
 use crate::simulator::{self, GraphScenario, Scenario, SocialScenario, SocialSim};
 use crate::status::{self, StatusDocument};
 use crate::store::{self, Recorder, Snapshot, SqliteStore, Store};
-use crate::web::{self, WebState};
+use crate::web::{self, AlertingApi, WebState};
 
 /// `print!` for the commands' output. A reader that went away (`statusmon demo | head`) ends
 /// the process quietly with code 0, as Unix tools do, instead of a panic; `run` then stops the
@@ -108,6 +109,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Send a test alert, marked DRILL, through a route of the config: its sinks in order, the
+    /// fallback only if the first fails, as a real alert would go. Prints each sink's answer;
+    /// exit 0 when one accepted it, 2 when none did. Needs no running daemon.
+    Drill {
+        /// The route id, as in `[[routes]]`.
+        route: String,
+        /// Send through every sink of the route, not just until one accepts: checks the
+        /// fallbacks too.
+        #[arg(long)]
+        every_sink: bool,
+    },
     /// Serve simulated upstreams on loopback, for tests, fire drills and benchmarks.
     ///
     /// One listener serves, on their real paths: Microsoft's public status site, Microsoft Graph
@@ -141,6 +153,10 @@ pub enum Command {
         /// after the start (reveal one at once with `POST /_sim/social/advance`).
         #[arg(long, default_value = "30s", value_name = "STEP", value_parser = parse_social_step)]
         social_step: Duration,
+        /// Also receive e-mail alerts over SMTP on this address (plain SMTP, no STARTTLS: point
+        /// an email sink at it with `tls = "none"`); what arrives shows in `GET /_sim/hooks`.
+        #[arg(long, value_name = "ADDR")]
+        smtp_listen: Option<SocketAddr>,
     },
     /// Run a scripted outage against the built-in simulator and show each change as it happens
     /// (no credentials or internet needed; about 35 seconds).
@@ -300,18 +316,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Probe { channel, json } => probe(&cli.config, &channel, json).await,
         Command::Status { json } => status(&cli.config, json).await,
         Command::Run => run_daemon(&cli.config).await,
+        Command::Drill { route, every_sink } => drill(&cli.config, &route, every_sink).await,
         Command::Simulate {
             listen,
             scenario,
             graph_scenario,
             social_scenario,
             social_step,
+            smtp_listen,
         } => {
             let social = simulator::SocialSim {
                 scenario: social_scenario,
                 step: social_step,
             };
-            simulator::serve_until_ctrl_c(listen, scenario, graph_scenario, social).await?;
+            simulator::serve_until_ctrl_c(listen, scenario, graph_scenario, social, smtp_listen)
+                .await?;
             Ok(exit::OK)
         }
         Command::Demo { speed, listen } => demo(speed, listen).await,
@@ -571,23 +590,111 @@ async fn run_daemon(path: &Path) -> anyhow::Result<u8> {
     }
     let state = WebState::new();
     let baseline = restore(&mut engine, &snapshot, &store, &state);
+    let store: Arc<dyn Store> = Arc::new(store);
+    let alerts_config = &engine.config().alerts;
+    let plan = Plan::build(alerts_config, &client).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
+    outln!("{}", alerting_line(&plan));
+    let (dispatcher, alerting) = Dispatcher::start(plan, Arc::clone(&store)).await?;
+    state.attach_alerting(AlertingApi {
+        alerting: alerting.clone(),
+        token: alerts_config.settings.api_token.clone(),
+    });
+    let (stop_delivery, delivery_stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = dispatcher.with_metrics(state.metrics().clone());
+    let delivery = tokio::spawn(dispatcher.run(delivery_stopped));
     let api = Api::serve(listener, state)?;
     outln!("{}", dashboard_line(api.addr));
-    let recorder = Recorder::new(Arc::new(store), &snapshot);
-    watch_with(
-        engine,
-        crate::signal::shutdown(),
-        &api.state,
-        Some(recorder),
-        baseline,
-    )
-    .await;
+    let recorder = Recorder::new(store, &snapshot).signal_alerts(alerting.waker());
+    let signal = crate::signal::shutdown();
+    let stop = async move {
+        signal.await;
+        // Delivery stops first: what it has not finished stays in the outbox for the next start.
+        let _ = stop_delivery.send(true);
+    };
+    watch_with(engine, stop, &api.state, Some(recorder), baseline).await;
     say("stopping: signal received");
+    let _ = tokio::time::timeout(Duration::from_secs(5), delivery).await;
     api.stop().await;
     if let Some(archive) = archive {
         archive.close();
     }
     Ok(exit::OK)
+}
+
+async fn drill(path: &Path, route_id: &str, every_sink: bool) -> anyhow::Result<u8> {
+    let Some(config) = load(path) else {
+        return Ok(exit::WARNING);
+    };
+    let routes = &config.alerts.routes;
+    let Some(route) = routes.iter().find(|r| r.id == route_id) else {
+        return Err(not_configured("route", route_id, path, routes, |r| &r.id));
+    };
+    let client = engine::http_client().context("building the HTTP client")?;
+    let plan = Plan::build(&config.alerts, &client).map_err(|e| anyhow::anyhow!("alerts: {e}"))?;
+    let target = route
+        .filter
+        .targets
+        .first()
+        .or_else(|| config.targets.first().map(|t| &t.id))
+        .map_or("statusmon", String::as_str);
+    let event = delivery::drill_event(route, target, Utc::now());
+    let sinks = plan.sinks_of(route);
+    outln!(
+        "drill: sending a test alert through route {} ({}), marked DRILL",
+        route.id,
+        route.sinks.join(" else ")
+    );
+    let attempts: Vec<delivery::RouteAttempt> = if every_sink {
+        let mut all = Vec::new();
+        for sink in &sinks {
+            all.push(
+                delivery::send_through(std::slice::from_ref(sink), &event, plan.attempts).await,
+            );
+        }
+        all
+    } else {
+        vec![delivery::send_through(&sinks, &event, plan.attempts).await]
+    };
+    let mut accepted = Vec::new();
+    for attempt in &attempts {
+        for (sink, result) in &attempt.tries {
+            match result {
+                Ok(answer) => outln!("  {sink}: delivered ({answer})"),
+                Err(error) => outln!("  {sink}: failed: {error}"),
+            }
+        }
+        if let Some((sink, _)) = &attempt.delivered {
+            accepted.push(sink.clone());
+        }
+    }
+    if accepted.is_empty() {
+        outln!("drill: no sink of route {} accepted the alert", route.id);
+        return Ok(exit::CRITICAL);
+    }
+    if every_sink && accepted.len() < sinks.len() {
+        outln!(
+            "drill: {} of {} sinks accepted it ({})",
+            accepted.len(),
+            sinks.len(),
+            accepted.join(", ")
+        );
+        return Ok(exit::WARNING);
+    }
+    outln!("drill: delivered by {}", accepted.join(", "));
+    Ok(exit::OK)
+}
+
+/// What `run` says of its alerting at start-up.
+fn alerting_line(plan: &Plan) -> String {
+    if plan.routes.is_empty() {
+        return "alerts: no [[routes]] configured; alert events are kept in the store only".into();
+    }
+    let routes: Vec<String> = plan
+        .routes
+        .iter()
+        .map(|r| format!("{} → {}", r.id, r.sinks.join(" else ")))
+        .collect();
+    format!("alerts: {}", routes.join("; "))
 }
 
 fn stamp(at: chrono::DateTime<Utc>) -> String {

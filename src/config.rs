@@ -8,6 +8,7 @@
 //!   with every other character as `_` (`m365-public` → `M365_PUBLIC`), e.g.
 //!   `STATUSMON_CHANNEL__M365_PUBLIC__BASE_URL`. Secrets are set the same way, or with a
 //!   `<key>_file` path in the file.
+//! - `STATUSMON_SINK__<ID>__<KEY>` for one alert sink, the same way (its URL or token, say).
 //!
 //! Values are read as TOML when they parse as TOML (`false`, `30`, `["a"]`), else as strings.
 
@@ -31,8 +32,10 @@ use statusmon_channels::status_site::{PostLeaf, StatusSiteConfig};
 
 use crate::resolver::{Policy, TargetSpec};
 
+mod alerts;
 mod social;
 
+pub use alerts::{AlertSettings, AlertsConfig, DEFAULT_SINK_TIMEOUT, PAGERDUTY_URL};
 pub use social::XSettings;
 
 /// The prefix of every environment override.
@@ -64,6 +67,8 @@ pub struct Config {
     pub channels: Vec<Arc<ChannelConfig>>,
     /// `[[targets]]`, in file order.
     pub targets: Vec<TargetSpec>,
+    /// `[alerts]`, `[[sinks]]`, `[[routes]]`, `[[maintenance]]`.
+    pub alerts: AlertsConfig,
     /// Things worth saying that do not stop the config from working.
     pub warnings: Vec<String>,
 }
@@ -267,6 +272,14 @@ struct RawConfig {
     channels: Vec<toml::Table>,
     #[serde(default)]
     targets: Vec<RawTarget>,
+    #[serde(default)]
+    alerts: alerts::RawAlerts,
+    #[serde(default)]
+    sinks: Vec<alerts::RawSink>,
+    #[serde(default)]
+    routes: Vec<alerts::RawRoute>,
+    #[serde(default)]
+    maintenance: Vec<alerts::RawMaintenance>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -608,6 +621,23 @@ pub fn parse(
             "no [[targets]]: add one listing its channels, primary first".into(),
         );
     }
+    let mut alert_problems = Vec::new();
+    let mut alert_warnings = Vec::new();
+    let alerts = alerts::validate(
+        alerts::RawAlerting {
+            alerts: raw.alerts,
+            sinks: raw.sinks,
+            routes: raw.routes,
+            maintenance: raw.maintenance,
+        },
+        &target_ids,
+        &overridden.iter().map(|(key, _)| key.clone()).collect(),
+        &mut alert_problems,
+        &mut alert_warnings,
+    );
+    for (key, problem) in alert_problems {
+        error(key, problem);
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -650,6 +680,7 @@ pub fn parse(
             ));
         }
     }
+    warnings.extend(alert_warnings);
     Ok(Config {
         source: path.to_path_buf(),
         server: ServerConfig { listen },
@@ -666,6 +697,7 @@ pub fn parse(
         archive_retention,
         channels,
         targets,
+        alerts,
         warnings,
     })
 }
@@ -1012,8 +1044,13 @@ fn apply_env(
             problem,
         };
         match parts.as_slice() {
-            ["CHANNEL", id, key] if !id.is_empty() && !key.is_empty() => {
-                let channels = table.get_mut("channels").and_then(|c| c.as_array_mut());
+            [entry @ ("CHANNEL" | "SINK"), id, key] if !id.is_empty() && !key.is_empty() => {
+                let array = if *entry == "CHANNEL" {
+                    "channels"
+                } else {
+                    "sinks"
+                };
+                let channels = table.get_mut(array).and_then(|c| c.as_array_mut());
                 let found = channels.and_then(|channels| {
                     channels.iter_mut().enumerate().find_map(|(i, c)| {
                         let c = c.as_table_mut()?;
@@ -1025,12 +1062,13 @@ fn apply_env(
                 match found {
                     Some((i, channel)) => {
                         let key = key.to_ascii_lowercase();
-                        set.push((format!("channels[{i}].{key}"), var.clone()));
+                        set.push((format!("{array}[{i}].{key}"), var.clone()));
                         channel.insert(key, value);
                     }
                     None => errors.push(bad(format!(
-                        "no channel whose id matches {id} (ids are matched in capitals with \
-                         other characters as '_')"
+                        "no {} whose id matches {id} (ids are matched in capitals with \
+                         other characters as '_')",
+                        &array[..array.len() - 1]
                     ))),
                 }
             }
@@ -1049,8 +1087,8 @@ fn apply_env(
                 }
             }
             _ => errors.push(bad(
-                "not a config override; use STATUSMON_<SECTION>__<KEY> or \
-                 STATUSMON_CHANNEL__<ID>__<KEY>"
+                "not a config override; use STATUSMON_<SECTION>__<KEY>, \
+                 STATUSMON_CHANNEL__<ID>__<KEY> or STATUSMON_SINK__<ID>__<KEY>"
                     .into(),
             )),
         }

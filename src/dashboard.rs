@@ -22,10 +22,13 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use statusmon_channels::{Health, SharedText};
 
+use crate::alerts::delivery::OpenAlert;
+use crate::alerts::routes::Silence;
 use crate::resolver::{
     ChannelState, IncidentResolution, IncidentUpdate, TargetResolution, Visibility,
 };
 use crate::status::{ChannelReport, StatusDocument, ago, confidence_str, visibility_str};
+use crate::store::ReceiptRow;
 
 /// How many timeline entries are kept per target: enough for a long outage told by several
 /// channels, small enough that a chatty upstream cannot grow memory without bound.
@@ -437,6 +440,7 @@ fn age_or(at: Option<DateTime<Utc>>, now: DateTime<Utc>, none: &str) -> String {
 pub fn render_page(
     document: Option<&StatusDocument>,
     timeline: &Timeline,
+    alerts: Option<&AlertsPanel>,
     now: DateTime<Utc>,
 ) -> Markup {
     html! {
@@ -459,7 +463,7 @@ pub fn render_page(
                     }
                 }
                 main #targets aria-live="polite" {
-                    (render_targets(document, timeline, now))
+                    (render_targets(document, timeline, alerts, now))
                 }
                 script { (PreEscaped(SCRIPT)) }
             }
@@ -479,6 +483,7 @@ fn page_title(document: Option<&StatusDocument>) -> String {
 pub fn render_targets(
     document: Option<&StatusDocument>,
     timeline: &Timeline,
+    alerts: Option<&AlertsPanel>,
     now: DateTime<Utc>,
 ) -> Markup {
     let Some(document) = document else {
@@ -498,6 +503,78 @@ pub fn render_targets(
         }
         @for target in &document.targets {
             (render_target(target, document, &timeline.entries(&target.id), now))
+        }
+        @if let Some(alerts) = alerts {
+            (render_alerts(alerts, now))
+        }
+    }
+}
+
+/// What the dashboard shows of alerting: open alerts, active silences, the newest receipts.
+#[derive(Debug, Clone, Default)]
+pub struct AlertsPanel {
+    /// The open alerts.
+    pub open: Vec<OpenAlert>,
+    /// The silences in force.
+    pub silences: Vec<Silence>,
+    /// The newest delivery receipts, newest first.
+    pub receipts: Vec<ReceiptRow>,
+}
+
+/// The alerting section: what fires, what is held back, and where each alert went.
+fn render_alerts(panel: &AlertsPanel, now: DateTime<Utc>) -> Markup {
+    html! {
+        section.alerts #alerts {
+            h2 { "Alerts" }
+            @if panel.open.is_empty() {
+                p.note data-role="open-alerts" { "No alert is firing." }
+            } @else {
+                table data-role="open-alerts" {
+                    thead { tr { th { "Alert" } th { "Severity" } th { "Since" } th { "Told" } th { "Acknowledged" } } }
+                    tbody {
+                        @for open in &panel.open {
+                            tr {
+                                td { (open.latest.summary) }
+                                td { (crate::alerts::sinks::severity_str(open.latest.severity)) }
+                                td { (ago(open.since, now)) }
+                                td { (open.routes.iter().map(String::as_str).collect::<Vec<_>>().join(", ")) }
+                                td {
+                                    @match &open.acknowledged {
+                                        Some(ack) => { (ack.comment) " (" (ago(ack.at, now)) ")" }
+                                        None => { "no" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @for silence in &panel.silences {
+                p.note data-role="silence" {
+                    "Silenced until " (clock(silence.ends_at, now)) ": " (silence.comment)
+                    @if let Some(alert) = &silence.alert { " (" (alert) ")" }
+                }
+            }
+            h3 { "Deliveries" }
+            @if panel.receipts.is_empty() {
+                p.note data-role="deliveries" { "Nothing sent yet." }
+            } @else {
+                table data-role="deliveries" {
+                    thead { tr { th { "When" } th { "Alert" } th { "Route" } th { "Sink" } th { "Outcome" } th { "Answer" } } }
+                    tbody {
+                        @for row in &panel.receipts {
+                            tr {
+                                td { (ago(row.receipt.at, now)) }
+                                td { (row.summary) }
+                                td { (row.receipt.route) }
+                                td { (row.receipt.sink.as_deref().unwrap_or("-")) }
+                                td class=(format!("outcome {}", row.receipt.outcome.as_str())) { (row.receipt.outcome.as_str()) }
+                                td { (row.receipt.detail) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -15,7 +15,8 @@ use prometheus_client::encoding::{
     DescriptorEncoder, EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet,
 };
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
@@ -85,6 +86,8 @@ struct Inner {
     registry: Registry,
     schedule_lag: Histogram,
     collected: Arc<Collected>,
+    /// Delivery receipts by route, sink and outcome (bounded by the config's routes and sinks).
+    deliveries: Family<[(&'static str, String); 3], Counter>,
 }
 
 /// What `/metrics` shows per channel and per target, kept as plain numbers and the latest
@@ -322,11 +325,18 @@ impl Metrics {
         );
         let collected = Arc::new(Collected::default());
         registry.register_collector(Box::new(Arc::clone(&collected)));
+        let deliveries = Family::default();
+        registry.register(
+            "alert_deliveries",
+            "Alert delivery receipts by route, sink (\"-\" when held back) and outcome",
+            deliveries.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
                 schedule_lag,
                 collected,
+                deliveries,
             }),
         }
     }
@@ -377,6 +387,18 @@ impl Metrics {
             .latest
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(document);
+    }
+
+    /// Counts one delivery receipt.
+    pub fn record_delivery(&self, route: &str, sink: Option<&str>, outcome: &str) {
+        self.inner
+            .deliveries
+            .get_or_create(&[
+                ("route", route.to_string()),
+                ("sink", sink.unwrap_or("-").to_string()),
+                ("outcome", outcome.to_string()),
+            ])
+            .inc();
     }
 
     /// The registry in the OpenMetrics text format (ending in `# EOF`).

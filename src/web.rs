@@ -18,7 +18,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderName, HeaderValue, REFERRER_POLICY,
-    X_CONTENT_TYPE_OPTIONS,
+    WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -30,6 +30,10 @@ use serde::Serialize;
 use serde_json::json;
 use statusmon_channels::ErrorClass;
 use tokio::sync::{broadcast, watch};
+
+mod alerts;
+
+pub use alerts::AlertingApi;
 
 use crate::dashboard::{self, Timeline, TimelineEntry};
 use crate::metrics::{self, Metrics};
@@ -59,6 +63,7 @@ struct Inner {
     timeline_events: broadcast::Sender<TimelineEntry>,
     closing: watch::Sender<bool>,
     metrics: Metrics,
+    alerting: OnceLock<AlertingApi>,
 }
 
 /// One published document with its most asked answers, built from parts each serialized at
@@ -330,8 +335,19 @@ impl WebState {
                 timeline_events,
                 closing,
                 metrics: Metrics::new(),
+                alerting: OnceLock::new(),
             }),
         }
+    }
+
+    /// Serves the alerting endpoints from this delivery (once; later calls are ignored).
+    pub fn attach_alerting(&self, api: AlertingApi) {
+        let _ = self.inner.alerting.set(api);
+    }
+
+    /// The alerting endpoints' state, once attached.
+    pub fn alerting(&self) -> Option<&AlertingApi> {
+        self.inner.alerting.get()
     }
 
     /// Publishes one resolved round: the document and the timeline first, so a client reacting
@@ -469,6 +485,20 @@ pub enum ApiError {
     /// Some target's primary channel is not fresh.
     #[error("primary channel not fresh for {}", describe(.0))]
     NotReady(Vec<PrimaryTrouble>),
+    /// Alerting is not running (no store, or `status` rather than `run`).
+    #[error("alerting is not running in this process")]
+    AlertingOff,
+    /// A write endpoint without the right bearer token.
+    #[error("a valid `Authorization: Bearer <token>` header is required")]
+    Unauthorized,
+    /// A write endpoint while no token is configured.
+    #[error(
+        "write endpoints are off: set [alerts] api_token_file (or STATUSMON_ALERTS__API_TOKEN)"
+    )]
+    WritesDisabled,
+    /// A thing the request names does not exist (an alert, a silence).
+    #[error("{0}")]
+    Missing(String),
     /// The resolution loop has not published for too long.
     #[error("the resolution loop last published {age_secs}s ago (limit {limit_secs}s)")]
     Stalled {
@@ -501,7 +531,12 @@ impl ApiError {
             ApiError::NoRound | ApiError::NotReady(_) | ApiError::Stalled { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::UnknownTarget { .. } | ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::UnknownTarget { .. } | ApiError::NotFound { .. } | ApiError::Missing(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::AlertingOff => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::WritesDisabled => StatusCode::FORBIDDEN,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -523,7 +558,13 @@ impl IntoResponse for ApiError {
             }),
             _ => json!({ "error": self.to_string() }),
         };
-        (self.status(), Json(body)).into_response()
+        let mut response = (self.status(), Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 
@@ -542,6 +583,7 @@ pub fn router(state: WebState) -> Router {
         .route("/metrics", get(metrics))
         .route("/", get(dashboard_page))
         .route(dashboard::FRAGMENT_PATH, get(dashboard_fragment))
+        .merge(alerts::routes())
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(axum::middleware::map_response(no_store))
@@ -657,9 +699,10 @@ async fn incidents(State(state): State<WebState>) -> Result<Response, ApiError> 
 /// updates itself), under a Content-Security-Policy that allows only its own inline code.
 async fn dashboard_page(State(state): State<WebState>) -> Response {
     let document = state.document();
+    let alerts = alerts::panel(&state).await;
     let markup = {
         let timeline = state.lock_timeline();
-        dashboard::render_page(document.as_deref(), &timeline, Utc::now())
+        dashboard::render_page(document.as_deref(), &timeline, alerts.as_ref(), Utc::now())
     };
     html_response(markup.into_string())
 }
@@ -667,9 +710,10 @@ async fn dashboard_page(State(state): State<WebState>) -> Response {
 /// `GET /dashboard/targets`: the dashboard's live part, which the page's script swaps in.
 async fn dashboard_fragment(State(state): State<WebState>) -> Response {
     let document = state.document();
+    let alerts = alerts::panel(&state).await;
     let markup = {
         let timeline = state.lock_timeline();
-        dashboard::render_targets(document.as_deref(), &timeline, Utc::now())
+        dashboard::render_targets(document.as_deref(), &timeline, alerts.as_ref(), Utc::now())
     };
     html_response(markup.into_string())
 }

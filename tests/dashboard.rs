@@ -254,8 +254,13 @@ fn the_page_shows_banner_visibility_services_channels_and_their_errors() {
         channel("contoso-graph", "graph", ChannelState::Failing),
         "HTTP 503 from Graph",
     ));
-    let page = dashboard::render_page(Some(&document(target, all)), &Timeline::default(), now())
-        .into_string();
+    let page = dashboard::render_page(
+        Some(&document(target, all)),
+        &Timeline::default(),
+        None,
+        now(),
+    )
+    .into_string();
     for expected in [
         "is down: failing since 12:03:00 UTC",
         "Visibility: <strong>degraded</strong>",
@@ -301,7 +306,7 @@ fn hostile_upstream_text_is_shown_as_text_never_as_markup() {
     let document = document(target, all);
     let mut timeline = Timeline::default();
     timeline.record(&document, None);
-    let page = dashboard::render_page(Some(&document), &timeline, now()).into_string();
+    let page = dashboard::render_page(Some(&document), &timeline, None, now()).into_string();
 
     assert_eq!(
         page.matches("<script").count(),
@@ -511,7 +516,8 @@ fn the_timeline_merges_both_channels_newest_first_and_adds_only_what_is_new() {
         ]
     );
 
-    let page = dashboard::render_targets(Some(&second), &timeline, at(12, 5, 0)).into_string();
+    let page =
+        dashboard::render_targets(Some(&second), &timeline, None, at(12, 5, 0)).into_string();
     let x_again = page.find("x posted again").expect("newest entry shown");
     let site = page.find("site says").expect("oldest entry shown");
     assert!(x_again < site, "newest first");

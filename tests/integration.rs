@@ -6,6 +6,7 @@
 mod support;
 
 mod alerts;
+mod alerts_delivery;
 mod archive;
 mod bench;
 mod browser;
@@ -21,7 +22,9 @@ mod resolver_social;
 mod schedule;
 mod simulator;
 mod simulator_graph;
+mod simulator_receivers;
 mod simulator_social;
+mod sinks;
 mod social;
 mod store;
 mod web;

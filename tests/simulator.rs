@@ -513,6 +513,7 @@ async fn a_bind_error_names_the_address() {
         Scenario::Healthy,
         simulator::GraphScenario::Healthy,
         simulator::SocialSim::default(),
+        None,
     )
     .await
     .expect_err("the port is taken");

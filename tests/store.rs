@@ -574,6 +574,21 @@ timeout = "1s"
 id = "contoso"
 name = "Contoso"
 channels = ["contoso-graph", "m365-public"]
+
+[alerts]
+attempts = 1
+retry_max_delay = "1s"
+
+# The simulator's webhook receiver: down while the daemon is killed between transitions and
+# their delivery, up for the later runs.
+[[sinks]]
+id = "ops"
+kind = "webhook"
+url = "{graph}/hooks/webhook/ops"
+
+[[routes]]
+id = "all"
+sinks = ["ops"]
 "#,
             db = db.display()
         )
@@ -656,6 +671,15 @@ channels = ["contoso-graph", "m365-public"]
         }
     }
 
+    /// The idempotency keys the simulator's webhook receiver accepted.
+    fn delivered_keys(sim: &simulator::SimHandle) -> Vec<String> {
+        sim.hook_deliveries_to("webhook/ops")
+            .into_iter()
+            .filter(|d| !d.refused)
+            .filter_map(|d| d.idempotency_key)
+            .collect()
+    }
+
     fn incident<'a>(document: &'a Value, id: &str) -> Option<&'a Value> {
         document["targets"][0]["incidents"]
             .as_array()?
@@ -721,6 +745,7 @@ channels = ["contoso-graph", "m365-public"]
         let db = dir.path().join("state.db");
         std::fs::write(&config, toml(&sim.base_url(), &hanging.base_url, &db)).unwrap();
         let mut everything: Vec<String> = Vec::new();
+        sim.set_hook_down("webhook/ops", true);
 
         // Run 1: the incident is announced once and listed.
         let daemon = Daemon::start(&config).await;
@@ -788,7 +813,11 @@ channels = ["contoso-graph", "m365-public"]
 
         // Kill -9 at random moments: the incident (now resolved) is always there at once, and
         // nothing about it is announced again.
-        for _ in 0..5 {
+        for round in 0..5 {
+            if round == 2 {
+                // From here on kills can land while deliveries are in flight.
+                sim.set_hook_down("webhook/ops", false);
+            }
             let (daemon, restored) = restart_and_check_restored(&config, &id).await;
             assert_eq!(incident(&restored, &id).unwrap()["resolved"], true);
             let pause = rand::rng().random_range(0..2500);
@@ -796,11 +825,21 @@ channels = ["contoso-graph", "m365-public"]
             everything.extend(daemon.kill9().await);
         }
 
-        // A last run, stopped gracefully.
+        // A last run, stopped gracefully once the incident's end has been delivered.
         let mut daemon = Daemon::start(&config).await;
         daemon
             .wait_for_line(|l| l.contains("first round complete"))
             .await;
+        let resolved_key = format!("contoso/incident/{id}#incident_resolved@");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !delivered_keys(&sim)
+            .iter()
+            .any(|k| k.starts_with(&resolved_key))
+        {
+            assert!(Instant::now() < deadline, "{:#?}", sim.hook_deliveries());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let pid = daemon.child.id().unwrap().to_string();
         assert!(
             std::process::Command::new("kill")
@@ -832,7 +871,16 @@ channels = ["contoso-graph", "m365-public"]
             .await
             .expect("store opens");
         use statusmon::store::Store as _;
-        let outbox = store.outbox().await.unwrap();
+        let outbox = store.alert_log().await.unwrap();
+        // And every alert reached the receiver, though it was down for the first runs and the
+        // daemon was killed with deliveries pending and in flight.
+        let received = delivered_keys(&sim);
+        let lost: Vec<&String> = outbox
+            .iter()
+            .map(|row| &row.event.idempotency_key)
+            .filter(|key| !received.contains(key))
+            .collect();
+        assert!(lost.is_empty(), "lost {lost:?}; received {received:?}");
         let of_incident = |kind: statusmon::alerts::EventKind| {
             outbox
                 .iter()

@@ -103,6 +103,22 @@ pub struct AlertEvent {
     pub detail: String,
     /// When the change was seen (the document's time).
     pub at: DateTime<Utc>,
+    /// Why it is sent: a transition, a reminder that the alert still fires, or a drill.
+    #[serde(default)]
+    pub purpose: Purpose,
+}
+
+/// Why an event is sent. Messages say so: a reminder is not news, a drill needs no action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// A transition of the resolved picture.
+    #[default]
+    Transition,
+    /// The alert still fires and nobody acknowledged it.
+    Reminder,
+    /// A test through a real route (`statusmon drill`).
+    Drill,
 }
 
 /// The alert events from `before` to `after`, two documents of one engine (`before` is `None`
@@ -158,6 +174,7 @@ impl Events<'_> {
             summary: format!("{}: {}", self.target.name, event.summary),
             detail: event.detail,
             at: self.at,
+            purpose: Purpose::Transition,
         });
     }
 

@@ -5,6 +5,10 @@
 //! each with the key of the alert it fires or resolves and an idempotency key of its own. The
 //! outbox, routes and sinks build on it.
 
+pub mod delivery;
 pub mod events;
+pub mod routes;
+pub mod sinks;
+pub mod templates;
 
-pub use events::{AlertEvent, EventKind, Severity};
+pub use events::{AlertEvent, EventKind, Purpose, Severity};

@@ -27,11 +27,26 @@
 //! budget (`tenants`). The social networks apply their own refusals (X's 401/402/403/429,
 //! Mastodon's and Bluesky's 429) and keep their rate-limit windows (`social`). New situations are
 //! new [`Scenario`] / [`GraphScenario`] / [`SocialScenario`] variants.
+//!
+//! The simulator also plays the other side: receivers for every alert sink, so tests and
+//! `statusmon drill` deliver alerts to it (`receivers`). On the same listener, under `/hooks/`:
+//! a signed generic webhook (`/hooks/webhook/{name}`, verified against [`SIM_WEBHOOK_SECRET`]),
+//! Slack (`/hooks/slack/{name}`), Teams Workflows (`/hooks/teams/{name}`), PagerDuty Events v2
+//! (`/hooks/pagerduty/v2/enqueue`) and Alertmanager (`/hooks/alertmanager/api/v2/alerts`); and,
+//! on a port of its own, plain SMTP without TLS ([`SimHandle::start_smtp`], so an e-mail sink
+//! uses `tls = "none"`). Every request lands in one bounded log of [`HookDelivery`] entries
+//! ([`SimHandle::hook_deliveries`], `GET /_sim/hooks`); PagerDuty's open alerts and pages and
+//! Alertmanager's alerts by label set are kept as those services keep them
+//! ([`SimHandle::pagerduty_state`], [`SimHandle::alertmanager_state`]); and any receiver can be
+//! switched down ([`SimHandle::set_hook_down`]) to exercise a sink's retries. Receiver requests
+//! are not upstream requests: they are not counted and never see the site's transport faults.
 
 mod control;
 mod faults;
 mod graph;
+mod receivers;
 mod scenario;
+mod smtp;
 mod social;
 mod status_site;
 mod tenants;
@@ -51,10 +66,16 @@ use axum::response::Response;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use receivers::{
+    AlertmanagerAlert, AlertmanagerState, EmailEnvelope, HookDelivery, MAX_HOOK_BODY,
+    MAX_HOOK_DELIVERIES, PagerDutyAlert, PagerDutyState, SIM_WEBHOOK_SECRET, SignatureCheck,
+    TEAMS_MAX_BYTES,
+};
 pub use scenario::{
     GraphScenario, Scenario, SocialScenario, UnknownGraphScenario, UnknownScenario,
     UnknownSocialScenario,
 };
+pub use smtp::{SMTP_IDLE_TIMEOUT, SMTP_MAX_MESSAGE, SmtpHandle, serve as serve_smtp};
 pub use social::{
     DEFAULT_SOCIAL_STEP, MIN_SOCIAL_STEP, SIM_BLUESKY_DID, SIM_BLUESKY_HANDLE, SIM_FEED_PATH,
     SIM_HISTORY_INCIDENT_ID, SIM_INCIDENT_ID, SIM_MASTODON_ACCOUNT_ID, SIM_MASTODON_ACCT,
@@ -66,6 +87,7 @@ pub use tenants::{
     SIM_CLIENT_SECRET,
 };
 
+use receivers::HookState;
 use social::SocialState;
 use tenants::GraphState;
 
@@ -90,6 +112,7 @@ struct Inner {
     by_path: Mutex<HashMap<String, u64>>,
     graph: GraphState,
     social: SocialState,
+    hooks: HookState,
     stop: watch::Sender<bool>,
 }
 
@@ -121,6 +144,7 @@ impl SimState {
                 by_path: Mutex::new(HashMap::new()),
                 graph: GraphState::new(graph),
                 social: SocialState::new(social),
+                hooks: HookState::default(),
                 stop,
             }),
         }
@@ -134,6 +158,11 @@ impl SimState {
     /// The social upstreams' timeline and budgets.
     pub(crate) fn social(&self) -> &SocialState {
         &self.inner.social
+    }
+
+    /// The alert receivers' log, down switches and PagerDuty/Alertmanager state.
+    pub(crate) fn hooks(&self) -> &HookState {
+        &self.inner.hooks
     }
 
     /// The scenario being played.
@@ -219,12 +248,24 @@ impl SimState {
 /// "next_post_at", "posts": [{"index", "at", "text"}], "requests": {"x", "mastodon", "bluesky",
 /// "feed"}, "x": {"bearer_token", "username", "user_id"}, "mastodon": {"acct", "account_id"},
 /// "bluesky": {"handle", "did"}, "feed"}`.
+///
+/// The alert receivers' control endpoints:
+/// - `GET /_sim/hooks` (optional `?receiver=webhook/ops&after=SEQ`): `{"deliveries": [HookDelivery
+///   …], "down": ["slack/x", …], "evicted": N, "webhook_secret"}`, oldest delivery first;
+/// - `GET /_sim/hooks/pagerduty`: [`PagerDutyState`] (`open`, `pages`, `pages_by_dedup_key`,
+///   `resolved`, `events`, `dropped`);
+/// - `GET /_sim/hooks/alertmanager`: [`AlertmanagerState`] (`alerts`, one per label set);
+/// - `POST /_sim/hooks/{receiver}/down` and `…/up`, receiver `webhook/{name}`, `slack/{name}`,
+///   `teams/{name}`, `pagerduty`, `alertmanager` or `email`: `{"receiver", "down",
+///   "previous_down"}`, 404 `{"error", "receivers"}` for another name;
+/// - `POST /_sim/hooks/reset`: forgets deliveries, down switches and alerts (`{"reset": true}`).
 pub fn router(state: SimState) -> Router {
     Router::new()
         .merge(status_site::routes())
         .merge(graph::routes())
         .merge(token::routes())
         .merge(social::routes())
+        .merge(receivers::routes())
         .merge(control::routes())
         .fallback(status_site::app_shell)
         .layer(middleware::from_fn_with_state(state.clone(), upstream_gate))
@@ -232,11 +273,11 @@ pub fn router(state: SimState) -> Router {
 }
 
 /// Counts every upstream request and applies the site scenario's transport failure, if any,
-/// before the site answers. Control paths pass untouched; Graph, token and social paths are
-/// counted but left to their own scenarios.
+/// before the site answers. Control and receiver paths pass untouched; Graph, token and social
+/// paths are counted but left to their own scenarios.
 async fn upstream_gate(State(state): State<SimState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if control::is_control(path) {
+    if control::is_control(path) || receivers::is_hook_path(path) {
         return next.run(request).await;
     }
     state.count(path);
@@ -444,6 +485,55 @@ impl SimHandle {
         social::requests(&self.state)
     }
 
+    /// Every request the alert receivers logged (HTTP and e-mail), oldest first; at most
+    /// [`MAX_HOOK_DELIVERIES`] are kept.
+    pub fn hook_deliveries(&self) -> Vec<HookDelivery> {
+        self.state.hooks().deliveries()
+    }
+
+    /// The logged requests of one receiver (`webhook/ops`, `pagerduty`, `email`, …), oldest
+    /// first.
+    pub fn hook_deliveries_to(&self, receiver: &str) -> Vec<HookDelivery> {
+        let mut deliveries = self.hook_deliveries();
+        deliveries.retain(|d| d.receiver == receiver);
+        deliveries
+    }
+
+    /// Switches a receiver down (it answers 503 with `Retry-After: 1`; SMTP 421/451) or back
+    /// up. `receiver` is `webhook/{name}`, `slack/{name}`, `teams/{name}`, `pagerduty`,
+    /// `alertmanager` or `email`. Returns false (and changes nothing) for any other name.
+    pub fn set_hook_down(&self, receiver: &str, down: bool) -> bool {
+        self.state.hooks().set_down(receiver, down).is_some()
+    }
+
+    /// The receivers switched down, sorted.
+    pub fn hooks_down(&self) -> Vec<String> {
+        self.state.hooks().down()
+    }
+
+    /// The PagerDuty receiver's open alerts and page counts.
+    pub fn pagerduty_state(&self) -> PagerDutyState {
+        self.state.hooks().pagerduty()
+    }
+
+    /// The Alertmanager receiver's alerts, one per label set.
+    pub fn alertmanager_state(&self) -> AlertmanagerState {
+        self.state.hooks().alertmanager()
+    }
+
+    /// Forgets every logged delivery, down switch and PagerDuty/Alertmanager alert (delivery
+    /// `seq` numbers keep counting).
+    pub fn reset_hooks(&self) {
+        self.state.hooks().reset();
+    }
+
+    /// Starts the SMTP receiver on `listen` (port 0 picks a free port), logging e-mail into this
+    /// simulator's receivers. It speaks plain SMTP only (no STARTTLS), so an e-mail sink points
+    /// at it with `tls = "none"`; it stops with the simulator or on [`SmtpHandle::shutdown`].
+    pub async fn start_smtp(&self, listen: SocketAddr) -> io::Result<SmtpHandle> {
+        SmtpHandle::start(listen, self.state.clone()).await
+    }
+
     /// Stops accepting, releases held (`failing-hang`) requests, lets open connections finish
     /// and waits for the server, cutting it off after a short grace period.
     pub async fn shutdown(mut self) {
@@ -479,12 +569,19 @@ pub async fn serve_until_ctrl_c(
     scenario: Scenario,
     graph: GraphScenario,
     social: SocialSim,
+    smtp_listen: Option<SocketAddr>,
 ) -> anyhow::Result<()> {
     let sim = start_with_social(listen, scenario, graph, social).await.map_err(|e| {
         anyhow::anyhow!(
             "the simulator cannot listen on {listen}: {e} (is the port in use? pick another address)"
         )
     })?;
+    let smtp = match smtp_listen {
+        Some(addr) => Some(sim.start_smtp(addr).await.map_err(|e| {
+            anyhow::anyhow!("{e} (is the port in use? pick another --smtp-listen address)")
+        })?),
+        None => None,
+    };
     let base = sim.base_url();
     println!("simulator listening on {}", sim.addr());
     println!("scenario: {scenario} ({})", scenario.description());
@@ -524,10 +621,29 @@ pub async fn serve_until_ctrl_c(
     );
     println!("  reveal the next post now: curl -X POST {base}/_sim/social/advance");
     println!("social scenarios: {}", SocialScenario::names());
+    println!(
+        "alert receivers: {base}/hooks/webhook/<name> (secret {SIM_WEBHOOK_SECRET}), \
+         {base}/hooks/slack/<name>, {base}/hooks/teams/<name>, {base}/hooks/pagerduty/v2/enqueue, \
+         {base}/hooks/alertmanager/api/v2/alerts"
+    );
+    println!(
+        "  what arrived: curl {base}/_sim/hooks; switch one down: curl -X POST {base}/_sim/hooks/<receiver>/down"
+    );
+    if let Some(smtp) = &smtp {
+        println!(
+            "e-mail receiver (SMTP, no STARTTLS): an email sink with host = \"{}\", port = {}, \
+             tls = \"none\"; any username and password are accepted",
+            smtp.addr().ip(),
+            smtp.addr().port()
+        );
+    }
     println!("state, request counts and per-tenant graph stats: curl {base}/_sim");
     println!("press Ctrl-C to stop");
     crate::signal::shutdown().await;
     println!("stopping the simulator");
+    if let Some(smtp) = smtp {
+        smtp.shutdown().await;
+    }
     sim.shutdown().await;
     Ok(())
 }

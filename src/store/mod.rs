@@ -20,6 +20,7 @@ use futures_util::future::BoxFuture;
 use statusmon_channels::{Observation, ProbeError};
 
 use crate::alerts::AlertEvent;
+use crate::alerts::routes::Silence;
 use crate::resolver::{ChannelRecord, IncidentResolution, TargetMemory};
 use crate::status::{self, Change, StatusDocument};
 
@@ -240,7 +241,7 @@ pub struct StoredIncident {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// An alert event waiting in the outbox for delivery.
+/// An alert event in the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     /// Its place in the outbox: events are delivered in this order.
@@ -249,6 +250,115 @@ pub struct OutboxRow {
     pub event: AlertEvent,
     /// When the round that caused it was written.
     pub created_at: DateTime<Utc>,
+    /// When every route it matched was done with it; `None` while it waits.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The routes already done with it and how (delivered, silenced, held by maintenance), so a
+    /// restart sends it only where it has not gone.
+    pub done_routes: Vec<(String, DeliveryOutcome)>,
+}
+
+/// What became of an event on one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// A sink accepted it.
+    Delivered,
+    /// Every sink failed this round; the route tries again.
+    Failed,
+    /// A silence held it back.
+    Silenced,
+    /// A maintenance window held it back.
+    Maintenance,
+    /// An acknowledgement held a reminder back.
+    Acknowledged,
+}
+
+impl DeliveryOutcome {
+    /// Whether the route is done with the event.
+    pub fn is_final(self) -> bool {
+        self != DeliveryOutcome::Failed
+    }
+
+    /// The name receipts use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Failed => "failed",
+            DeliveryOutcome::Silenced => "silenced",
+            DeliveryOutcome::Maintenance => "maintenance",
+            DeliveryOutcome::Acknowledged => "acknowledged",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            DeliveryOutcome::Delivered,
+            DeliveryOutcome::Failed,
+            DeliveryOutcome::Silenced,
+            DeliveryOutcome::Maintenance,
+            DeliveryOutcome::Acknowledged,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+    }
+}
+
+/// A delivery receipt: what one route did with one event, shown in the API and the dashboard.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Receipt {
+    /// The outbox row.
+    pub outbox_id: i64,
+    /// The route.
+    pub route: String,
+    /// The sink that delivered it, or the last one tried; `None` when it was held back.
+    pub sink: Option<String>,
+    /// What became of it.
+    pub outcome: DeliveryOutcome,
+    /// Attempts made this round, over every sink tried.
+    pub attempts: u32,
+    /// The sink's answer, the error, or what held it back (never a secret).
+    pub detail: String,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// A receipt with the event it is about, for people.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReceiptRow {
+    /// The receipt.
+    #[serde(flatten)]
+    pub receipt: Receipt,
+    /// The alert.
+    pub alert: String,
+    /// The event's idempotency key.
+    pub idempotency_key: String,
+    /// The event's one line.
+    pub summary: String,
+}
+
+/// A write of the delivery worker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryWrite {
+    /// A route's receipt.
+    Receipt(Receipt),
+    /// Every route is done with an outbox row.
+    Done {
+        /// The row.
+        outbox_id: i64,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// An acknowledgement: someone is on it, so reminders stop until the alert resolves.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Acknowledgement {
+    /// The alert key.
+    pub alert: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who and why (free text).
+    pub comment: String,
 }
 
 /// The persistence the daemon needs, independent of the database behind it. Every method is
@@ -271,9 +381,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn incidents(&self) -> BoxFuture<'_, Result<Vec<StoredIncident>, StoreError>>;
     /// The alert events not yet delivered, oldest first.
     fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>>;
-    /// Deletes history, transitions and no-longer-listed incidents older than the retention
-    /// before `now`; returns how many rows went. Channel state, memory and the alert outbox are
-    /// never pruned (an undelivered alert must not age out).
+    /// Every kept alert event, delivered or not, oldest first: what the delivery worker replays
+    /// at start-up to know which alerts are open.
+    fn alert_log(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>>;
+    /// Adds events outside a round (reminders); an idempotency key already there is skipped.
+    fn enqueue(
+        &self,
+        events: Vec<AlertEvent>,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Writes receipts and marks rows done, in one transaction.
+    fn write_deliveries(&self, writes: Vec<DeliveryWrite>)
+    -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The newest receipts, newest first.
+    fn receipts(&self, limit: u32) -> BoxFuture<'_, Result<Vec<ReceiptRow>, StoreError>>;
+    /// Every kept silence, newest first.
+    fn silences(&self) -> BoxFuture<'_, Result<Vec<Silence>, StoreError>>;
+    /// Saves a silence (a new one, or one expired early under its id).
+    fn save_silence(&self, silence: Silence) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Every kept acknowledgement.
+    fn acknowledgements(&self) -> BoxFuture<'_, Result<Vec<Acknowledgement>, StoreError>>;
+    /// Saves an acknowledgement, replacing the alert's earlier one.
+    fn acknowledge(&self, ack: Acknowledgement) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Deletes history, transitions, no-longer-listed incidents, receipts, ended silences and
+    /// delivered alert events older than the retention before `now` (each alert's latest event
+    /// stays, so an open alert is still known); returns how many rows went. Channel state,
+    /// memory and undelivered alerts are never pruned (an undelivered alert must not age out).
     fn prune(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>>;
     /// Finishes every write already asked for and closes the database.
     fn close(&self) -> BoxFuture<'_, Result<(), StoreError>>;
@@ -308,6 +441,8 @@ pub struct Recorder {
     /// not dropped to save memory (a few hundred bytes each, one per transition).
     pending_alerts: Vec<AlertEvent>,
     failing: bool,
+    /// Told when a write put alert events into the outbox (the delivery worker waits on it).
+    alerts_written: Option<Arc<tokio::sync::Notify>>,
 }
 
 fn memory_hash(memory: &TargetMemory) -> u64 {
@@ -336,7 +471,14 @@ impl Recorder {
             pending: Vec::new(),
             pending_alerts: Vec::new(),
             failing: false,
+            alerts_written: None,
         }
+    }
+
+    /// Signals `notify` after every write that put alert events into the outbox.
+    pub fn signal_alerts(mut self, notify: Arc<tokio::sync::Notify>) -> Self {
+        self.alerts_written = Some(notify);
+        self
     }
 
     /// The store it writes to.
@@ -461,6 +603,11 @@ impl Recorder {
                 }
                 self.pending.clear();
                 self.pending_alerts.clear();
+                if let Some(notify) = &self.alerts_written
+                    && !written.alerts.is_empty()
+                {
+                    notify.notify_one();
+                }
                 if std::mem::take(&mut self.failing) {
                     tracing::info!(store = %self.store.location(), "store writes work again");
                     return Some(format!("store {}: writing again", self.store.location()));

@@ -15,9 +15,12 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    HistoryRow, OutboxRow, Round, Snapshot, Store, StoreError, StoredChannel, StoredIncident,
-    TransitionRow, from_millis, to_millis,
+    Acknowledgement, DeliveryOutcome, DeliveryWrite, HistoryRow, OutboxRow, Receipt, ReceiptRow,
+    Round, Snapshot, Store, StoreError, StoredChannel, StoredIncident, TransitionRow, from_millis,
+    to_millis,
 };
+use crate::alerts::AlertEvent;
+use crate::alerts::routes::Silence;
 use crate::resolver::TargetMemory;
 use crate::status::StatusDocument;
 
@@ -95,6 +98,31 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX alert_outbox_undelivered ON alert_outbox (id) WHERE delivered_at IS NULL;
     ",
+    // 3: delivery (issue 7): each route's receipt per outbox row, silences and
+    // acknowledgements made through the API.
+    r"
+    CREATE TABLE alert_receipts (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        outbox_id INTEGER NOT NULL,
+        route     TEXT NOT NULL,
+        sink      TEXT,
+        outcome   TEXT NOT NULL,     -- delivered | failed | silenced | maintenance | acknowledged
+        attempts  INTEGER NOT NULL,
+        detail    TEXT NOT NULL,
+        at        INTEGER NOT NULL
+    );
+    CREATE INDEX alert_receipts_by_outbox ON alert_receipts (outbox_id);
+    CREATE TABLE silences (
+        id      TEXT PRIMARY KEY,
+        silence TEXT NOT NULL,       -- JSON of the Silence
+        ends_at INTEGER NOT NULL
+    );
+    CREATE TABLE acknowledgements (
+        alert   TEXT PRIMARY KEY,
+        at      INTEGER NOT NULL,
+        comment TEXT NOT NULL
+    );
+    ",
 ];
 
 /// The newest schema version this build knows.
@@ -117,7 +145,14 @@ enum Command {
     History(Option<String>, Reply<Vec<HistoryRow>>),
     Transitions(Reply<Vec<TransitionRow>>),
     Incidents(Reply<Vec<StoredIncident>>),
-    Outbox(Reply<Vec<OutboxRow>>),
+    Outbox(bool, Reply<Vec<OutboxRow>>),
+    Enqueue(Vec<AlertEvent>, DateTime<Utc>, Reply<()>),
+    Deliveries(Vec<DeliveryWrite>, Reply<()>),
+    Receipts(u32, Reply<Vec<ReceiptRow>>),
+    Silences(Reply<Vec<Silence>>),
+    SaveSilence(Box<Silence>, Reply<()>),
+    Acknowledgements(Reply<Vec<Acknowledgement>>),
+    Acknowledge(Acknowledgement, Reply<()>),
     Prune(DateTime<Utc>, Reply<u64>),
     Close(Reply<()>),
 }
@@ -137,7 +172,14 @@ impl std::fmt::Debug for Command {
             Command::History(..) => "History",
             Command::Transitions(_) => "Transitions",
             Command::Incidents(_) => "Incidents",
-            Command::Outbox(_) => "Outbox",
+            Command::Outbox(..) => "Outbox",
+            Command::Enqueue(..) => "Enqueue",
+            Command::Deliveries(..) => "Deliveries",
+            Command::Receipts(..) => "Receipts",
+            Command::Silences(_) => "Silences",
+            Command::SaveSilence(..) => "SaveSilence",
+            Command::Acknowledgements(_) => "Acknowledgements",
+            Command::Acknowledge(..) => "Acknowledge",
             Command::Prune(..) => "Prune",
             Command::Close(_) => "Close",
         })
@@ -217,7 +259,51 @@ impl Store for SqliteStore {
     }
 
     fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
-        self.ask(Command::Outbox).boxed()
+        self.ask(|reply| Command::Outbox(true, reply)).boxed()
+    }
+
+    fn alert_log(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
+        self.ask(|reply| Command::Outbox(false, reply)).boxed()
+    }
+
+    fn enqueue(
+        &self,
+        events: Vec<AlertEvent>,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.ask(move |reply| Command::Enqueue(events, at, reply))
+            .boxed()
+    }
+
+    fn write_deliveries(
+        &self,
+        writes: Vec<DeliveryWrite>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.ask(move |reply| Command::Deliveries(writes, reply))
+            .boxed()
+    }
+
+    fn receipts(&self, limit: u32) -> BoxFuture<'_, Result<Vec<ReceiptRow>, StoreError>> {
+        self.ask(move |reply| Command::Receipts(limit, reply))
+            .boxed()
+    }
+
+    fn silences(&self) -> BoxFuture<'_, Result<Vec<Silence>, StoreError>> {
+        self.ask(Command::Silences).boxed()
+    }
+
+    fn save_silence(&self, silence: Silence) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.ask(move |reply| Command::SaveSilence(Box::new(silence), reply))
+            .boxed()
+    }
+
+    fn acknowledgements(&self) -> BoxFuture<'_, Result<Vec<Acknowledgement>, StoreError>> {
+        self.ask(Command::Acknowledgements).boxed()
+    }
+
+    fn acknowledge(&self, ack: Acknowledgement) -> BoxFuture<'_, Result<(), StoreError>> {
+        self.ask(move |reply| Command::Acknowledge(ack, reply))
+            .boxed()
     }
 
     fn prune(&self, now: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
@@ -369,8 +455,29 @@ impl Writer {
                 Command::Incidents(reply) => {
                     let _ = reply.send(self.incidents());
                 }
-                Command::Outbox(reply) => {
-                    let _ = reply.send(self.outbox());
+                Command::Outbox(pending_only, reply) => {
+                    let _ = reply.send(self.outbox(pending_only));
+                }
+                Command::Enqueue(events, at, reply) => {
+                    let _ = reply.send(self.enqueue(&events, at));
+                }
+                Command::Deliveries(writes, reply) => {
+                    let _ = reply.send(self.write_deliveries(&writes));
+                }
+                Command::Receipts(limit, reply) => {
+                    let _ = reply.send(self.receipts(limit));
+                }
+                Command::Silences(reply) => {
+                    let _ = reply.send(self.silences());
+                }
+                Command::SaveSilence(silence, reply) => {
+                    let _ = reply.send(self.save_silence(&silence));
+                }
+                Command::Acknowledgements(reply) => {
+                    let _ = reply.send(self.acknowledgements());
+                }
+                Command::Acknowledge(ack, reply) => {
+                    let _ = reply.send(self.acknowledge(&ack));
                 }
                 Command::Prune(now, reply) => {
                     let _ = reply.send(self.prune(now));
@@ -422,6 +529,13 @@ impl Writer {
             "DELETE FROM observations WHERE at < ?1",
             "DELETE FROM transitions WHERE at < ?1",
             "DELETE FROM incidents WHERE listed = 0 AND last_updated < ?1",
+            "DELETE FROM alert_receipts WHERE at < ?1",
+            "DELETE FROM silences WHERE ends_at < ?1",
+            // Delivered events age out, except each alert's latest: it says whether the alert
+            // is open, which reminders and resolutions need however old it is.
+            "DELETE FROM alert_outbox WHERE delivered_at IS NOT NULL AND created_at < ?1
+                 AND id NOT IN (SELECT MAX(id) FROM alert_outbox
+                                GROUP BY json_extract(event, '$.alert'))",
         ] {
             rows += transaction
                 .execute(sql, params![cutoff])
@@ -746,40 +860,228 @@ impl Writer {
         rows.collect::<Result<_, _>>().map_err(&read)
     }
 
-    fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
+    fn outbox(&self, pending_only: bool) -> Result<Vec<OutboxRow>, StoreError> {
         let read = backend("outbox read");
         let mut statement = self
             .connection
             .prepare(
-                "SELECT id, event, created_at FROM alert_outbox WHERE delivered_at IS NULL
-                 ORDER BY id",
+                "SELECT o.id, o.event, o.created_at, o.delivered_at,
+                        (SELECT group_concat(route || char(30) || outcome, char(31))
+                         FROM alert_receipts r
+                         WHERE r.outbox_id = o.id AND r.outcome <> 'failed')
+                 FROM alert_outbox o WHERE NOT ?1 OR o.delivered_at IS NULL ORDER BY o.id",
             )
             .map_err(&read)?;
         let rows = statement
-            .query_map([], |row| {
+            .query_map(params![pending_only], |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
                     row.get::<_, i64>(2)?,
+                    row.get::<_, Option<i64>>(3)?,
+                    row.get::<_, Option<String>>(4)?,
                 ))
             })
             .map_err(&read)?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, event, created_at) = row.map_err(&read)?;
+            let (id, event, created_at, delivered_at, done) = row.map_err(&read)?;
             // A row this build cannot read is still an alert: it stays in the table, and the
             // error names it rather than dropping it.
             let event = serde_json::from_str(&event).map_err(|e| StoreError::Backend {
                 what: "outbox read",
                 source: format!("alert_outbox row {id}: {e}").into(),
             })?;
+            let mut done_routes: Vec<(String, DeliveryOutcome)> = done
+                .iter()
+                .flat_map(|d| d.split('\u{1f}'))
+                .filter_map(|pair| {
+                    let (route, outcome) = pair.split_once('\u{1e}')?;
+                    Some((route.to_string(), DeliveryOutcome::parse(outcome)?))
+                })
+                .collect();
+            done_routes.sort_by(|a, b| a.0.cmp(&b.0));
+            done_routes.dedup_by(|a, b| a.0 == b.0);
             out.push(OutboxRow {
                 id,
                 event,
                 created_at: from_millis(created_at).unwrap_or_default(),
+                delivered_at: delivered_at.and_then(from_millis),
+                done_routes,
             });
         }
         Ok(out)
+    }
+
+    fn enqueue(&mut self, events: &[AlertEvent], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let write = backend("enqueue");
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&write)?;
+        for event in events {
+            let json = encode("alert event", event)?;
+            execute_cached(
+                &transaction,
+                "INSERT INTO alert_outbox (idempotency_key, event, created_at)
+                     VALUES (?1, ?2, ?3)
+                     ON CONFLICT (idempotency_key) DO NOTHING",
+                params![event.idempotency_key, json, to_millis(at)],
+            )
+            .map_err(&write)?;
+        }
+        transaction.commit().map_err(&write)
+    }
+
+    fn write_deliveries(&mut self, writes: &[DeliveryWrite]) -> Result<(), StoreError> {
+        let write = backend("delivery write");
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&write)?;
+        for item in writes {
+            match item {
+                DeliveryWrite::Receipt(r) => execute_cached(
+                    &transaction,
+                    "INSERT INTO alert_receipts
+                         (outbox_id, route, sink, outcome, attempts, detail, at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        r.outbox_id,
+                        r.route,
+                        r.sink,
+                        r.outcome.as_str(),
+                        r.attempts,
+                        r.detail,
+                        to_millis(r.at)
+                    ],
+                ),
+                DeliveryWrite::Done { outbox_id, at } => execute_cached(
+                    &transaction,
+                    "UPDATE alert_outbox SET delivered_at = ?2
+                         WHERE id = ?1 AND delivered_at IS NULL",
+                    params![outbox_id, to_millis(*at)],
+                ),
+            }
+            .map_err(&write)?;
+        }
+        transaction.commit().map_err(&write)
+    }
+
+    fn receipts(&self, limit: u32) -> Result<Vec<ReceiptRow>, StoreError> {
+        let read = backend("receipts read");
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT r.outbox_id, r.route, r.sink, r.outcome, r.attempts, r.detail, r.at,
+                        o.event
+                 FROM alert_receipts r JOIN alert_outbox o ON o.id = r.outbox_id
+                 ORDER BY r.id DESC LIMIT ?1",
+            )
+            .map_err(&read)?;
+        let rows = statement
+            .query_map(params![limit], |row| {
+                Ok((
+                    Receipt {
+                        outbox_id: row.get(0)?,
+                        route: row.get(1)?,
+                        sink: row.get(2)?,
+                        outcome: DeliveryOutcome::parse(&row.get::<_, String>(3)?)
+                            .unwrap_or(DeliveryOutcome::Failed),
+                        attempts: row.get(4)?,
+                        detail: row.get(5)?,
+                        at: from_millis(row.get(6)?).unwrap_or_default(),
+                    },
+                    row.get::<_, String>(7)?,
+                ))
+            })
+            .map_err(&read)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (receipt, event) = row.map_err(&read)?;
+            let event: AlertEvent = match serde_json::from_str(&event) {
+                Ok(event) => event,
+                // Shown without its event rather than hidden.
+                Err(_) => {
+                    out.push(ReceiptRow {
+                        receipt,
+                        alert: String::new(),
+                        idempotency_key: String::new(),
+                        summary: "(an event this build cannot read)".into(),
+                    });
+                    continue;
+                }
+            };
+            out.push(ReceiptRow {
+                receipt,
+                alert: event.alert,
+                idempotency_key: event.idempotency_key,
+                summary: event.summary,
+            });
+        }
+        Ok(out)
+    }
+
+    fn silences(&self) -> Result<Vec<Silence>, StoreError> {
+        let read = backend("silences read");
+        let mut statement = self
+            .connection
+            .prepare("SELECT silence FROM silences ORDER BY ends_at DESC")
+            .map_err(&read)?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(&read)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let json = row.map_err(&read)?;
+            // A silence this build cannot read silences nothing; say so rather than fail all.
+            match serde_json::from_str(&json) {
+                Ok(silence) => out.push(silence),
+                Err(error) => tracing::warn!(%error, "skipped a stored silence"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn save_silence(&mut self, silence: &Silence) -> Result<(), StoreError> {
+        let json = encode("silence", silence)?;
+        self.connection
+            .execute(
+                "INSERT INTO silences (id, silence, ends_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET silence = ?2, ends_at = ?3",
+                params![silence.id, json, to_millis(silence.ends_at)],
+            )
+            .map(|_| ())
+            .map_err(backend("silence write"))
+    }
+
+    fn acknowledgements(&self) -> Result<Vec<Acknowledgement>, StoreError> {
+        let read = backend("acknowledgements read");
+        let mut statement = self
+            .connection
+            .prepare("SELECT alert, at, comment FROM acknowledgements ORDER BY at")
+            .map_err(&read)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(Acknowledgement {
+                    alert: row.get(0)?,
+                    at: from_millis(row.get(1)?).unwrap_or_default(),
+                    comment: row.get(2)?,
+                })
+            })
+            .map_err(&read)?;
+        rows.collect::<Result<_, _>>().map_err(&read)
+    }
+
+    fn acknowledge(&mut self, ack: &Acknowledgement) -> Result<(), StoreError> {
+        self.connection
+            .execute(
+                "INSERT INTO acknowledgements (alert, at, comment) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (alert) DO UPDATE SET at = ?2, comment = ?3",
+                params![ack.alert, to_millis(ack.at), ack.comment],
+            )
+            .map(|_| ())
+            .map_err(backend("acknowledgement write"))
     }
 
     fn transitions(&self) -> Result<Vec<TransitionRow>, StoreError> {
