@@ -419,6 +419,15 @@ fn check_config(path: &Path) -> u8 {
     let Some(config) = load(path) else {
         return exit::WARNING;
     };
+    // Sinks are built as `run` builds them, so what only the SMTP library or a template engine
+    // refuses (an address, a template) is found here too.
+    let built = engine::http_client()
+        .map_err(|e| e.to_string())
+        .and_then(|client| Plan::build(&config.alerts, &client));
+    if let Err(problem) = built {
+        eprintln!("error: {}: alerts: {problem}", path.display());
+        return exit::WARNING;
+    }
     outln!(
         "{}: OK: {} channel(s), {} target(s)",
         path.display(),
@@ -433,6 +442,18 @@ fn check_config(path: &Path) -> u8 {
             target.channels.join(" → "),
             target.channels.first().map(String::as_str).unwrap_or("-")
         );
+    }
+    let alerts = &config.alerts;
+    if !alerts.sinks.is_empty() || !alerts.routes.is_empty() {
+        outln!(
+            "  alerts: {} sink(s), {} route(s), {} maintenance window(s)",
+            alerts.sinks.len(),
+            alerts.routes.len(),
+            alerts.maintenance.len()
+        );
+        for route in &alerts.routes {
+            outln!("  route {}: {}", route.id, route.sinks.join(" else "));
+        }
     }
     exit::OK
 }

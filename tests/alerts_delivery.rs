@@ -930,3 +930,160 @@ async fn alertmanager_gets_firing_alerts_again_while_they_fire_and_the_resolutio
     delivery.stop().await.close().await.unwrap();
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn check_config_lists_the_routes_and_builds_the_sinks_as_run_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let write = |from: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[[channels]]\nid = \"m365-public\"\nkind = \"m365_status_site\"\n\
+                 [[targets]]\nid = \"contoso\"\nchannels = [\"m365-public\"]\n\
+                 [[sinks]]\nid = \"mail\"\nkind = \"email\"\nhost = \"127.0.0.1\"\nport = 2525\n\
+                 tls = \"none\"\nfrom = \"{from}\"\nto = [\"noc@example.net\"]\n\
+                 [[sinks]]\nid = \"ops\"\nkind = \"webhook\"\nurl = \"https://hooks.example.net/x\"\n\
+                 [[routes]]\nid = \"on-call\"\nsinks = [\"ops\", \"mail\"]\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("statusmon@example.net");
+    let mut good = Run::start(&["check-config"], &config);
+    assert_eq!(good.child.wait().await.unwrap().code(), Some(0));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        good.text().contains("route on-call: ops else mail"),
+        "{}",
+        good.text()
+    );
+    // An address only the mail library refuses is caught before `run`.
+    write("statusmon at example.net@");
+    let mut bad = Run::start(&["check-config"], &config);
+    assert_eq!(bad.child.wait().await.unwrap().code(), Some(1));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(bad.text().contains("sink mail"), "{}", bad.text());
+}
+
+/// One request to the API router over `state`: the status and the JSON answer.
+async fn call(
+    state: &statusmon::web::WebState,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    use tower::ServiceExt;
+    let mut request = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = statusmon::web::router(state.clone())
+        .oneshot(
+            request
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn the_write_endpoints_want_the_token_and_a_sensible_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let delivery = Delivery::start(open_store(&dir).await, &alerts_config("")).await;
+    let state = statusmon::web::WebState::new();
+    let (status, _) = call(&state, "GET", "/api/v1/alerts", None, "").await;
+    assert_eq!(status, 503, "not attached: alerting is not running");
+    state.attach_alerting(statusmon::web::AlertingApi {
+        alerting: delivery.alerting.clone(),
+        token: Some(secrecy::SecretString::from("right")),
+    });
+    let good = r#"{"targets":["contoso"],"duration":"2h","comment":"planned work — Ana"}"#;
+    let (status, body) = call(&state, "POST", "/api/v1/silences", None, good).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = call(&state, "POST", "/api/v1/silences", Some("wrong"), good).await;
+    assert_eq!(status, 401);
+    for (bad, says) in [
+        (
+            r#"{"targetz":["contoso"],"duration":"2h","comment":"x"}"#,
+            "targetz",
+        ),
+        (
+            r#"{"targets":["contoso"],"duration":"2h","comment":" "}"#,
+            "comment",
+        ),
+        (
+            r#"{"duration":"2h","comment":"everything"}"#,
+            "at least one",
+        ),
+        (
+            r#"{"targets":["contoso"],"duration":"90d","comment":"x"}"#,
+            "30 days",
+        ),
+        (r#"{"targets":["contoso"],"comment":"x"}"#, "duration"),
+        (
+            r#"{"kinds":["incident_nouveau"],"duration":"1h","comment":"x"}"#,
+            "incident_nouveau",
+        ),
+    ] {
+        let (status, body) = call(&state, "POST", "/api/v1/silences", Some("right"), bad).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().unwrap_or_default().contains(says),
+            "{bad}: {body}"
+        );
+    }
+    let (status, made) = call(&state, "POST", "/api/v1/silences", Some("right"), good).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let (_, listed) = call(&state, "GET", "/api/v1/alerts", None, "").await;
+    assert_eq!(listed["silences"][0]["id"], id.as_str(), "{listed}");
+    let (status, _) = call(&state, "DELETE", "/api/v1/silences/nope", Some("right"), "").await;
+    assert_eq!(status, 404);
+    let (status, ended) = call(
+        &state,
+        "DELETE",
+        &format!("/api/v1/silences/{id}"),
+        Some("right"),
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{ended}");
+    let (_, listed) = call(&state, "GET", "/api/v1/alerts", None, "").await;
+    assert_eq!(listed["silences"], serde_json::json!([]), "ended: {listed}");
+    // Nothing is open, so there is nothing to acknowledge.
+    let ack = r#"{"alert":"contoso/service/Exchange","comment":"on it"}"#;
+    let (status, body) = call(
+        &state,
+        "POST",
+        "/api/v1/acknowledgements",
+        Some("right"),
+        ack,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+
+    // Without a configured token, writes are refused outright.
+    let closed = statusmon::web::WebState::new();
+    closed.attach_alerting(statusmon::web::AlertingApi {
+        alerting: delivery.alerting.clone(),
+        token: None,
+    });
+    let (status, body) = call(&closed, "POST", "/api/v1/silences", Some("right"), good).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("api_token_file"),
+        "{body}"
+    );
+    delivery.stop().await.close().await.unwrap();
+}

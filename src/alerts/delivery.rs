@@ -568,15 +568,15 @@ impl Dispatcher {
             let mut book = self.alerting.book();
             for row in log {
                 last_row = last_row.max(row.id);
+                for (route, outcome) in &row.done_routes {
+                    remember_hold(held.entry(route.clone()).or_default(), &row.event, *outcome);
+                }
                 if row.delivered_at.is_none() {
                     pending.push(row);
                     continue;
                 }
                 let routes: BTreeSet<String> =
                     row.done_routes.iter().map(|(r, _)| r.clone()).collect();
-                for (route, outcome) in &row.done_routes {
-                    remember_hold(held.entry(route.clone()).or_default(), &row.event, *outcome);
-                }
                 book.note(&row.event, &routes);
             }
             for ack in acks {
@@ -611,6 +611,8 @@ impl Dispatcher {
         }
         let mut reminders = tokio::time::interval(REMINDER_CHECK);
         reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll = tokio::time::interval(OUTBOX_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
@@ -626,7 +628,7 @@ impl Dispatcher {
                 () = self.alerting.wake.notified() => {
                     last_row = self.dispatch_new(last_row, &workers, &mut remaining).await;
                 }
-                () = tokio::time::sleep(OUTBOX_POLL) => {
+                _ = poll.tick() => {
                     last_row = self.dispatch_new(last_row, &workers, &mut remaining).await;
                 }
                 _ = reminders.tick() => {
@@ -672,7 +674,11 @@ impl Dispatcher {
             routes
         };
         let done: BTreeSet<&String> = row.done_routes.iter().map(|(r, _)| r).collect();
-        let to_do: Vec<&String> = routes.iter().filter(|r| !done.contains(r)).collect();
+        // A route told of an alert before a restart may be gone from the config since.
+        let to_do: Vec<&String> = routes
+            .iter()
+            .filter(|r| !done.contains(r) && workers.contains_key(*r))
+            .collect();
         if to_do.is_empty() {
             self.finish(row.id).await;
             return;
@@ -743,6 +749,7 @@ struct AlertmanagerFeed {
     routes: BTreeSet<String>,
     every: Duration,
     resolved_for: Duration,
+    maintenance: Vec<MaintenanceWindow>,
 }
 
 /// Each Alertmanager sink with the routes that use it.
@@ -764,6 +771,7 @@ fn alertmanagers(plan: &Plan) -> Vec<AlertmanagerFeed> {
                 routes,
                 every: schedule.0,
                 resolved_for: schedule.1,
+                maintenance: plan.maintenance.clone(),
             });
         }
     }
@@ -778,6 +786,7 @@ async fn refresh_alertmanager(
         routes,
         every,
         resolved_for,
+        maintenance,
     }: AlertmanagerFeed,
     alerting: Alerting,
     mut stop: watch::Receiver<bool>,
@@ -790,10 +799,19 @@ async fn refresh_alertmanager(
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        let (firing, resolved) =
-            alerting
-                .book()
-                .alertmanager_state(&routes, Utc::now(), resolved_for);
+        let now = Utc::now();
+        let (mut firing, resolved) = alerting
+            .book()
+            .alertmanager_state(&routes, now, resolved_for);
+        // What a silence or a maintenance window holds back is not re-posted either.
+        firing.retain(|event| {
+            let holds = alerting
+                .holds
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            !holds.silences.iter().any(|s| s.covers(event, now))
+                && !maintenance.iter().any(|w| w.covers(event, event.at))
+        });
         if firing.is_empty() && resolved.is_empty() {
             continue;
         }
@@ -931,7 +949,11 @@ impl RouteWorker {
                 "every sink of the route failed; the alert waits and is tried again"
             );
             self.write(failed).await;
-            let pause = pauses.next().unwrap_or(self.plan.retry_max_delay);
+            // backon's jitter adds up to the delay again; the configured maximum is a promise.
+            let pause = pauses
+                .next()
+                .unwrap_or(self.plan.retry_max_delay)
+                .min(self.plan.retry_max_delay);
             tokio::time::sleep(pause).await;
         };
         self.write(receipt).await;

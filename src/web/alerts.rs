@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::{ApiError, WebState};
 use crate::alerts::delivery::{Alerting, AlertingError};
 use crate::alerts::routes::{EventFilter, Silence};
+use crate::alerts::{EventKind, Severity};
 use crate::dashboard::AlertsPanel;
 use crate::store::Acknowledgement;
 
@@ -156,8 +157,13 @@ async fn silences(State(state): State<WebState>) -> Result<Response, ApiError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SilenceRequest {
-    #[serde(flatten)]
-    filter: EventFilter,
+    #[serde(default)]
+    targets: Vec<String>,
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    kinds: Vec<EventKind>,
+    min_severity: Option<Severity>,
     /// One alert key, to silence only it.
     alert: Option<String>,
     /// How long, as a humantime duration ("2h").
@@ -209,14 +215,20 @@ async fn add_silence(
             "comment is required: say who silences what and why".into(),
         ));
     }
-    if request.filter.is_everything() && request.alert.is_none() {
+    let filter = EventFilter {
+        targets: request.targets,
+        services: request.services,
+        kinds: request.kinds,
+        min_severity: request.min_severity,
+    };
+    if filter.is_everything() && request.alert.is_none() {
         return Err(ApiError::BadRequest(
             "a silence needs at least one of alert, targets, services, kinds, min_severity".into(),
         ));
     }
     let silence = Silence {
         id: uuid::Uuid::new_v4().to_string(),
-        filter: request.filter,
+        filter,
         alert: request.alert,
         comment: request.comment,
         created_at: now,
