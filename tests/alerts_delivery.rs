@@ -816,6 +816,12 @@ sinks = ["on-call", "mail"]
             .await
             .unwrap();
         assert_clean(path, &body);
+        if path == "/" {
+            // The dashboard shows the receipts: route, sink, outcome.
+            assert!(body.contains(r#"data-role="deliveries""#), "{body}");
+            assert!(body.contains("chat-else-webhook"), "{body}");
+            assert!(body.contains("outcome delivered"), "{body}");
+        }
         shown.push_str(&body);
     }
     // The receipts say where each alert went: the fallback, after Slack's failure.
