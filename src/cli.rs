@@ -684,8 +684,8 @@ async fn drill(path: &Path, route_id: &str, every_sink: bool) -> anyhow::Result<
                 Err(error) => outln!("  {sink}: failed: {error}"),
             }
         }
-        if let Some((sink, _)) = &attempt.delivered {
-            accepted.push(sink.clone());
+        if let Some((sink, _)) = attempt.delivered() {
+            accepted.push(sink.to_string());
         }
     }
     if accepted.is_empty() {

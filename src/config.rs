@@ -275,7 +275,7 @@ struct RawConfig {
     #[serde(default)]
     alerts: alerts::RawAlerts,
     #[serde(default)]
-    sinks: Vec<alerts::RawSink>,
+    sinks: Vec<toml::Table>,
     #[serde(default)]
     routes: Vec<alerts::RawRoute>,
     #[serde(default)]

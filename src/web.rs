@@ -699,7 +699,7 @@ async fn incidents(State(state): State<WebState>) -> Result<Response, ApiError> 
 /// updates itself), under a Content-Security-Policy that allows only its own inline code.
 async fn dashboard_page(State(state): State<WebState>) -> Response {
     let document = state.document();
-    let alerts = alerts::panel(&state).await;
+    let alerts = alerts::panel(&state);
     let markup = {
         let timeline = state.lock_timeline();
         dashboard::render_page(document.as_deref(), &timeline, alerts.as_ref(), Utc::now())
@@ -710,7 +710,7 @@ async fn dashboard_page(State(state): State<WebState>) -> Response {
 /// `GET /dashboard/targets`: the dashboard's live part, which the page's script swaps in.
 async fn dashboard_fragment(State(state): State<WebState>) -> Response {
     let document = state.document();
-    let alerts = alerts::panel(&state).await;
+    let alerts = alerts::panel(&state);
     let markup = {
         let timeline = state.lock_timeline();
         dashboard::render_targets(document.as_deref(), &timeline, alerts.as_ref(), Utc::now())

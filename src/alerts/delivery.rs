@@ -15,7 +15,7 @@
 //! resolutions and Alertmanager's re-posts all need to know which alerts fire and which routes
 //! were told.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -30,15 +30,19 @@ use super::sinks::{Sink, SinkError, SinkSettings};
 use super::{AlertEvent, Purpose, Severity};
 use crate::config::AlertsConfig;
 use crate::metrics::Metrics;
-use crate::store::{Acknowledgement, DeliveryOutcome, DeliveryWrite, OutboxRow, Receipt, Store};
+use crate::store::{
+    Acknowledgement, DeliveryOutcome, DeliveryWrite, OutboxRow, Receipt, ReceiptRow, Store,
+};
 
 /// How often the dispatcher looks at the outbox without being told of new rows (a round whose
 /// write failed and succeeded later, an event queued by another process).
 const OUTBOX_POLL: Duration = Duration::from_secs(30);
-/// How often reminders and ended silences are looked at.
+/// How often reminders are looked at.
 const REMINDER_CHECK: Duration = Duration::from_secs(30);
 /// The longest a sink's `Retry-After` is honoured between attempts; beyond it, the next sink.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How many of the newest receipts are kept in memory for the dashboard.
+const RECENT_RECEIPTS: usize = 50;
 /// How often a route's final receipt is tried before the worker moves on without it (the row
 /// is then re-sent after a restart: at least once).
 const RECEIPT_WRITES: u32 = 5;
@@ -78,24 +82,21 @@ impl AlertBook {
     /// alerts hears them end, though an ending is only `info`).
     pub fn routes_for(&self, routes: &[Route], event: &AlertEvent) -> BTreeSet<String> {
         let open = self.open.get(&event.alert);
-        let severity = open.map_or(event.severity, |o| o.latest.severity.max(event.severity));
+        let told = || open.map(|o| o.routes.clone()).unwrap_or_default();
+        if event.purpose == Purpose::Reminder {
+            return told();
+        }
+        let judged = match open {
+            Some(open) if !event.firing => open.latest.severity.max(event.severity),
+            _ => event.severity,
+        };
         let mut chosen: BTreeSet<String> = routes
             .iter()
-            .filter(|r| {
-                if event.purpose == Purpose::Reminder {
-                    false
-                } else if event.firing {
-                    r.filter.matches(event, event.severity)
-                } else {
-                    r.filter.matches(event, severity)
-                }
-            })
+            .filter(|r| r.filter.matches(event, judged))
             .map(|r| r.id.clone())
             .collect();
-        if (!event.firing || event.purpose == Purpose::Reminder)
-            && let Some(open) = open
-        {
-            chosen.extend(open.routes.iter().cloned());
+        if !event.firing {
+            chosen.extend(told());
         }
         chosen
     }
@@ -244,26 +245,25 @@ pub fn drill_event(route: &Route, target: &str, now: DateTime<Utc>) -> AlertEven
     }
 }
 
-/// Silences and acknowledgements as the API changes them, read by every route worker.
-#[derive(Debug, Default)]
-pub struct Holds {
-    /// Every kept silence.
-    pub silences: Vec<Silence>,
-}
-
 /// What one round of a route did with an event.
 #[derive(Debug)]
 pub struct RouteAttempt {
-    /// The sink that accepted it, with its answer.
-    pub delivered: Option<(String, String)>,
-    /// Every attempt, in order: the sink and what it answered.
+    /// Every attempt, in order: the sink and what it answered. Only the last can be a success.
     pub tries: Vec<(String, Result<String, SinkError>)>,
 }
 
 impl RouteAttempt {
+    /// The sink that accepted it, with its answer.
+    pub fn delivered(&self) -> Option<(&str, &str)> {
+        match self.tries.last() {
+            Some((sink, Ok(answer))) => Some((sink, answer)),
+            _ => None,
+        }
+    }
+
     /// The receipt's words: the accepting sink's answer, or every sink's last error.
     pub fn detail(&self) -> String {
-        if let Some((_, answer)) = &self.delivered {
+        if let Some((_, answer)) = self.delivered() {
             let failed: BTreeSet<&str> = self
                 .tries
                 .iter()
@@ -271,7 +271,7 @@ impl RouteAttempt {
                 .map(|(s, _)| s.as_str())
                 .collect();
             if failed.is_empty() {
-                return answer.clone();
+                return answer.to_string();
             }
             let names: Vec<&str> = failed.into_iter().collect();
             return format!("{answer} (after {} failed)", names.join(", "));
@@ -305,11 +305,8 @@ pub async fn send_through(sinks: &[Arc<Sink>], event: &AlertEvent, attempts: u32
         loop {
             match sink.send(event).await {
                 Ok(sent) => {
-                    tries.push((sink.id().to_string(), Ok(sent.detail.clone())));
-                    return RouteAttempt {
-                        delivered: Some((sink.id().to_string(), sent.detail)),
-                        tries,
-                    };
+                    tries.push((sink.id().to_string(), Ok(sent.detail)));
+                    return RouteAttempt { tries };
                 }
                 Err(error) => {
                     let retry_after = match &error {
@@ -334,10 +331,7 @@ pub async fn send_through(sinks: &[Arc<Sink>], event: &AlertEvent, attempts: u32
             }
         }
     }
-    RouteAttempt {
-        delivered: None,
-        tries,
-    }
+    RouteAttempt { tries }
 }
 
 /// Everything delivery needs, built from the config: sinks by id, routes, windows.
@@ -403,7 +397,11 @@ impl Plan {
 pub struct Alerting {
     store: Arc<dyn Store>,
     book: Arc<Mutex<AlertBook>>,
-    holds: Arc<RwLock<Holds>>,
+    /// Every kept silence, as the API changes them; read by every route worker.
+    silences: Arc<RwLock<Vec<Silence>>>,
+    /// The newest receipts, newest first: the dashboard reads them on every refresh, which must
+    /// not queue behind the store's writer (a large round can keep it busy for a while).
+    recent: Arc<Mutex<VecDeque<ReceiptRow>>>,
     wake: Arc<Notify>,
 }
 
@@ -436,6 +434,36 @@ impl Alerting {
         Arc::clone(&self.wake)
     }
 
+    /// Whether a silence (at `now`) or a maintenance window (when the event happened) holds a
+    /// firing event back, and which.
+    fn held_back(
+        &self,
+        event: &AlertEvent,
+        maintenance: &[MaintenanceWindow],
+        now: DateTime<Utc>,
+    ) -> Option<(DeliveryOutcome, String)> {
+        let silences = self.silences.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(silence) = silences.iter().find(|s| s.covers(event, now)) {
+            return Some((
+                DeliveryOutcome::Silenced,
+                format!(
+                    "silence {} until {}",
+                    silence.id,
+                    silence.ends_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+            ));
+        }
+        maintenance
+            .iter()
+            .find(|w| w.covers(event, event.at))
+            .map(|w| {
+                (
+                    DeliveryOutcome::Maintenance,
+                    format!("maintenance window {}", w.id),
+                )
+            })
+    }
+
     /// The open alerts.
     pub fn open_alerts(&self) -> Vec<OpenAlert> {
         self.book().open().cloned().collect()
@@ -443,27 +471,38 @@ impl Alerting {
 
     /// The kept silences.
     pub fn silences(&self) -> Vec<Silence> {
-        self.holds
+        self.silences
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .silences
             .clone()
     }
 
-    /// The newest receipts.
-    pub async fn receipts(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<crate::store::ReceiptRow>, crate::store::StoreError> {
+    /// The newest receipts kept in memory (at most 50), newest first.
+    pub fn recent_receipts(&self, limit: usize) -> Vec<ReceiptRow> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().take(limit).cloned().collect()
+    }
+
+    fn remember_receipt(&self, row: ReceiptRow) {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.push_front(row);
+        recent.truncate(RECENT_RECEIPTS);
+    }
+
+    /// The newest receipts from the store.
+    pub async fn receipts(&self, limit: u32) -> Result<Vec<ReceiptRow>, crate::store::StoreError> {
         self.store.receipts(limit).await
     }
 
     /// Adds a silence (written first, then obeyed).
     pub async fn silence(&self, silence: Silence) -> Result<Silence, AlertingError> {
         self.store.save_silence(silence.clone()).await?;
-        let mut holds = self.holds.write().unwrap_or_else(PoisonError::into_inner);
-        holds.silences.retain(|s| s.id != silence.id);
-        holds.silences.insert(0, silence.clone());
+        let mut silences = self
+            .silences
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        silences.retain(|s| s.id != silence.id);
+        silences.insert(0, silence.clone());
         Ok(silence)
     }
 
@@ -514,10 +553,12 @@ impl Dispatcher {
         store: Arc<dyn Store>,
     ) -> Result<(Dispatcher, Alerting), crate::store::StoreError> {
         let silences = store.silences().await?;
+        let recent = store.receipts(RECENT_RECEIPTS as u32).await?;
         let alerting = Alerting {
             store,
             book: Arc::default(),
-            holds: Arc::new(RwLock::new(Holds { silences })),
+            silences: Arc::new(RwLock::new(silences)),
+            recent: Arc::new(Mutex::new(recent.into())),
             wake: Arc::new(Notify::new()),
         };
         Ok((
@@ -557,7 +598,7 @@ impl Dispatcher {
             Vec::new()
         });
 
-        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(i64, String)>();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<i64>();
         let mut workers: HashMap<String, mpsc::UnboundedSender<Job>> = HashMap::new();
         let mut tasks = JoinSet::new();
         // Which alerts each route held back when they fired, from the receipts kept.
@@ -616,7 +657,7 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 _ = stop.changed() => break,
-                Some((row, _route)) = done_rx.recv() => {
+                Some(row) = done_rx.recv() => {
                     if let Some(left) = remaining.get_mut(&row) {
                         *left = left.saturating_sub(1);
                         if *left == 0 {
@@ -646,7 +687,7 @@ impl Dispatcher {
         workers: &HashMap<String, mpsc::UnboundedSender<Job>>,
         remaining: &mut HashMap<i64, usize>,
     ) -> i64 {
-        let rows = match self.alerting.store.outbox().await {
+        let rows = match self.alerting.store.outbox_after(last_row).await {
             Ok(rows) => rows,
             Err(error) => {
                 tracing::warn!(%error, "cannot read the alert outbox; trying again shortly");
@@ -654,7 +695,7 @@ impl Dispatcher {
             }
         };
         let mut last = last_row;
-        for row in rows.into_iter().filter(|r| r.id > last_row) {
+        for row in rows {
             last = last.max(row.id);
             self.dispatch(row, workers, remaining).await;
         }
@@ -804,14 +845,7 @@ async fn refresh_alertmanager(
             .book()
             .alertmanager_state(&routes, now, resolved_for);
         // What a silence or a maintenance window holds back is not re-posted either.
-        firing.retain(|event| {
-            let holds = alerting
-                .holds
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            !holds.silences.iter().any(|s| s.covers(event, now))
-                && !maintenance.iter().any(|w| w.covers(event, event.at))
-        });
+        firing.retain(|event| alerting.held_back(event, &maintenance, now).is_none());
         if firing.is_empty() && resolved.is_empty() {
             continue;
         }
@@ -829,7 +863,8 @@ struct RouteWorker {
     alerting: Alerting,
     /// Alerts whose firing this route held back (silence, maintenance).
     held: HashSet<String>,
-    done: mpsc::UnboundedSender<(i64, String)>,
+    /// Told the outbox row of every event this route is done with.
+    done: mpsc::UnboundedSender<i64>,
     metrics: Option<Metrics>,
 }
 
@@ -869,32 +904,8 @@ impl RouteWorker {
                 )
             });
         }
-        let holds = self
-            .alerting
-            .holds
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(silence) = holds.silences.iter().find(|s| s.covers(event, now)) {
-            return Some((
-                DeliveryOutcome::Silenced,
-                format!(
-                    "silence {} until {}",
-                    silence.id,
-                    silence.ends_at.to_rfc3339_opts(SecondsFormat::Secs, true)
-                ),
-            ));
-        }
-        drop(holds);
-        if let Some(window) = self
-            .plan
-            .maintenance
-            .iter()
-            .find(|w| w.covers(event, event.at))
-        {
-            return Some((
-                DeliveryOutcome::Maintenance,
-                format!("maintenance window {}", window.id),
-            ));
+        if let Some(held) = self.alerting.held_back(event, &self.plan.maintenance, now) {
+            return Some(held);
         }
         if event.purpose == Purpose::Reminder {
             let book = self.alerting.book();
@@ -925,20 +936,13 @@ impl RouteWorker {
         let receipt = loop {
             let now = Utc::now();
             if let Some((outcome, detail)) = self.hold(event, now) {
-                if event.firing && event.purpose == Purpose::Transition {
-                    self.held.insert(event.alert.clone());
-                } else if !event.firing {
-                    self.held.remove(&event.alert);
-                }
                 break self.receipt(job, None, outcome, 0, detail);
             }
             let attempt = send_through(&self.sinks, event, self.plan.attempts).await;
             let tries = attempt.tries.len() as u32;
             let detail = attempt.detail();
-            if let Some((sink, _)) = attempt.delivered {
-                if event.purpose == Purpose::Transition {
-                    self.held.remove(&event.alert);
-                }
+            if let Some((sink, _)) = attempt.delivered() {
+                let sink = sink.to_string();
                 break self.receipt(job, Some(sink), DeliveryOutcome::Delivered, tries, detail);
             }
             let last = attempt.tries.last().map(|(s, _)| s.clone());
@@ -948,7 +952,7 @@ impl RouteWorker {
                 alert = %event.alert,
                 "every sink of the route failed; the alert waits and is tried again"
             );
-            self.write(failed).await;
+            self.write(failed, event).await;
             // backon's jitter adds up to the delay again; the configured maximum is a promise.
             let pause = pauses
                 .next()
@@ -956,8 +960,9 @@ impl RouteWorker {
                 .min(self.plan.retry_max_delay);
             tokio::time::sleep(pause).await;
         };
-        self.write(receipt).await;
-        let _ = self.done.send((job.row, self.route.id.clone()));
+        remember_hold(&mut self.held, event, receipt.outcome);
+        self.write(receipt, event).await;
+        let _ = self.done.send(job.row);
     }
 
     fn receipt(
@@ -979,7 +984,8 @@ impl RouteWorker {
         }
     }
 
-    async fn write(&self, receipt: Receipt) {
+    /// Counts, remembers and stores a receipt of `event`.
+    async fn write(&self, receipt: Receipt, event: &AlertEvent) {
         if let Some(metrics) = &self.metrics {
             metrics.record_delivery(
                 &receipt.route,
@@ -987,6 +993,12 @@ impl RouteWorker {
                 receipt.outcome.as_str(),
             );
         }
+        self.alerting.remember_receipt(ReceiptRow {
+            receipt: receipt.clone(),
+            alert: event.alert.clone(),
+            idempotency_key: event.idempotency_key.clone(),
+            summary: event.summary.clone(),
+        });
         for attempt in 1..=RECEIPT_WRITES {
             match self
                 .alerting

@@ -144,10 +144,14 @@ pub struct Silence {
 }
 
 impl Silence {
+    /// Whether it is in force at `now` (made, not yet ended).
+    pub fn in_force(&self, now: DateTime<Utc>) -> bool {
+        self.created_at <= now && now < self.ends_at
+    }
+
     /// Whether it holds `event` back at `now`.
     pub fn covers(&self, event: &AlertEvent, now: DateTime<Utc>) -> bool {
-        self.created_at <= now
-            && now < self.ends_at
+        self.in_force(now)
             && self.alert.as_ref().is_none_or(|a| *a == event.alert)
             && self.filter.matches(event, event.severity)
     }

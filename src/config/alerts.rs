@@ -75,7 +75,7 @@ pub(super) struct RawAlerts {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawSink {
+struct RawSink {
     id: String,
     kind: String,
     #[serde(default, deserialize_with = "duration")]
@@ -115,7 +115,7 @@ pub(super) struct RawRoute {
     services: Vec<String>,
     #[serde(default)]
     kinds: Vec<String>,
-    min_severity: Option<String>,
+    min_severity: Option<Severity>,
     sinks: Vec<String>,
 }
 
@@ -124,7 +124,7 @@ struct RawFilter {
     targets: Vec<String>,
     services: Vec<String>,
     kinds: Vec<String>,
-    min_severity: Option<String>,
+    min_severity: Option<Severity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,7 +137,7 @@ pub(super) struct RawMaintenance {
     services: Vec<String>,
     #[serde(default)]
     kinds: Vec<String>,
-    min_severity: Option<String>,
+    min_severity: Option<Severity>,
     start: Option<String>,
     end: Option<String>,
     every: Option<String>,
@@ -150,7 +150,7 @@ pub(super) struct RawMaintenance {
 #[derive(Debug, Default)]
 pub(super) struct RawAlerting {
     pub alerts: RawAlerts,
-    pub sinks: Vec<RawSink>,
+    pub sinks: Vec<toml::Table>,
     pub routes: Vec<RawRoute>,
     pub maintenance: Vec<RawMaintenance>,
 }
@@ -170,16 +170,18 @@ pub(super) fn validate(
     let settings = settings(raw.alerts, from_env, problems, warnings);
     let mut sinks = Vec::new();
     let mut sink_ids = BTreeSet::new();
-    for (index, raw_sink) in raw.sinks.into_iter().enumerate() {
-        let declared = raw_sink.id.clone();
-        if !sink_ids.insert(declared.clone()) {
+    for (index, table) in raw.sinks.into_iter().enumerate() {
+        // A sink with a bad key is still declared: its routes should not also fail.
+        if let Some(declared) = table.get("id").and_then(|v| v.as_str())
+            && !sink_ids.insert(declared.to_string())
+        {
             problems.push((
                 format!("sinks[{index}].id"),
                 format!("duplicate sink id {declared:?}; ids must be unique"),
             ));
             continue;
         }
-        match sink(index, raw_sink, from_env, warnings) {
+        match sink(index, table, from_env, warnings) {
             Ok(spec) => sinks.push(spec),
             Err(problem) => problems.push(problem),
         }
@@ -396,7 +398,7 @@ fn secret(
     }
 }
 
-/// The keys each kind takes besides `id`, `kind`, `timeout` and the templates.
+/// The keys each kind takes besides [`SINK_KEYS`].
 fn kind_keys(kind: SinkKind) -> &'static [&'static str] {
     match kind {
         SinkKind::Webhook => &["url", "url_file", "secret", "secret_file"],
@@ -423,44 +425,24 @@ fn kind_keys(kind: SinkKind) -> &'static [&'static str] {
     }
 }
 
-/// The kind-specific keys a raw sink set, by name.
-fn set_keys(raw: &RawSink) -> Vec<&'static str> {
-    let mut set = Vec::new();
-    let mut note = |present: bool, key: &'static str| {
-        if present {
-            set.push(key);
-        }
-    };
-    note(raw.url.is_some(), "url");
-    note(raw.url_file.is_some(), "url_file");
-    note(raw.urls.is_some(), "urls");
-    note(raw.secret.is_some(), "secret");
-    note(raw.secret_file.is_some(), "secret_file");
-    note(raw.routing_key.is_some(), "routing_key");
-    note(raw.routing_key_file.is_some(), "routing_key_file");
-    note(raw.bearer_token.is_some(), "bearer_token");
-    note(raw.bearer_token_file.is_some(), "bearer_token_file");
-    note(raw.resend_every.is_some(), "resend_every");
-    note(raw.resolved_for.is_some(), "resolved_for");
-    note(raw.host.is_some(), "host");
-    note(raw.port.is_some(), "port");
-    note(raw.tls.is_some(), "tls");
-    note(raw.username.is_some(), "username");
-    note(raw.password.is_some(), "password");
-    note(raw.password_file.is_some(), "password_file");
-    note(raw.from.is_some(), "from");
-    note(raw.to.is_some(), "to");
-    set
-}
+/// The keys every sink takes.
+const SINK_KEYS: &[&str] = &["id", "kind", "timeout", "title_template", "body_template"];
 
 fn sink(
     index: usize,
-    raw: RawSink,
+    table: toml::Table,
     from_env: &BTreeSet<String>,
     warnings: &mut Vec<String>,
 ) -> Result<SinkSpec, Problem> {
     let at = format!("sinks[{index}]");
     let key = |k: &str| format!("{at}.{k}");
+    let set: Vec<String> = table.keys().cloned().collect();
+    let raw: RawSink =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let at_key = if path == "." { at.clone() } else { key(&path) };
+            (at_key, e.into_inner().message().to_string())
+        })?;
     check_id(&raw.id).map_err(|p| (key("id"), p))?;
     let kind = SinkKind::all()
         .iter()
@@ -478,13 +460,16 @@ fn sink(
             )
         })?;
     let allowed = kind_keys(kind);
-    if let Some(extra) = set_keys(&raw).into_iter().find(|k| !allowed.contains(k)) {
+    if let Some(extra) = set
+        .iter()
+        .find(|k| !SINK_KEYS.contains(&k.as_str()) && !allowed.contains(&k.as_str()))
+    {
         return Err((
             key(extra),
             format!(
-                "not a key of a {} sink; its keys are id, kind, timeout, title_template, \
-                 body_template, {}",
+                "not a key of a {} sink; its keys are {}, {}",
                 kind.as_str(),
+                SINK_KEYS.join(", "),
                 allowed.join(", ")
             ),
         ));
@@ -709,26 +694,11 @@ fn filter(
             )),
         }
     }
-    let min_severity = raw.min_severity.as_deref().and_then(|name| {
-        let found = match name {
-            "info" => Some(Severity::Info),
-            "warning" => Some(Severity::Warning),
-            "critical" => Some(Severity::Critical),
-            _ => None,
-        };
-        if found.is_none() {
-            problems.push((
-                format!("{at}.min_severity"),
-                format!("{name:?} is not one of \"info\", \"warning\", \"critical\""),
-            ));
-        }
-        found
-    });
     EventFilter {
         targets: raw.targets,
         services: raw.services,
         kinds,
-        min_severity,
+        min_severity: raw.min_severity,
     }
 }
 

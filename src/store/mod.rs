@@ -380,7 +380,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every kept incident, by target then first seen.
     fn incidents(&self) -> BoxFuture<'_, Result<Vec<StoredIncident>, StoreError>>;
     /// The alert events not yet delivered, oldest first.
-    fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>>;
+    fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
+        self.outbox_after(0)
+    }
+    /// The alert events not yet delivered whose row comes after `after`, oldest first: what the
+    /// delivery worker has not seen yet (the rows it is still sending are not read again).
+    fn outbox_after(&self, after: i64) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>>;
     /// Every kept alert event, delivered or not, oldest first: what the delivery worker replays
     /// at start-up to know which alerts are open.
     fn alert_log(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>>;

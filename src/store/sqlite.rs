@@ -145,7 +145,8 @@ enum Command {
     History(Option<String>, Reply<Vec<HistoryRow>>),
     Transitions(Reply<Vec<TransitionRow>>),
     Incidents(Reply<Vec<StoredIncident>>),
-    Outbox(bool, Reply<Vec<OutboxRow>>),
+    /// Rows after an id; only the undelivered ones when `true`.
+    Outbox(i64, bool, Reply<Vec<OutboxRow>>),
     Enqueue(Vec<AlertEvent>, DateTime<Utc>, Reply<()>),
     Deliveries(Vec<DeliveryWrite>, Reply<()>),
     Receipts(u32, Reply<Vec<ReceiptRow>>),
@@ -258,12 +259,13 @@ impl Store for SqliteStore {
         self.ask(Command::Incidents).boxed()
     }
 
-    fn outbox(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
-        self.ask(|reply| Command::Outbox(true, reply)).boxed()
+    fn outbox_after(&self, after: i64) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
+        self.ask(move |reply| Command::Outbox(after, true, reply))
+            .boxed()
     }
 
     fn alert_log(&self) -> BoxFuture<'_, Result<Vec<OutboxRow>, StoreError>> {
-        self.ask(|reply| Command::Outbox(false, reply)).boxed()
+        self.ask(|reply| Command::Outbox(0, false, reply)).boxed()
     }
 
     fn enqueue(
@@ -455,8 +457,8 @@ impl Writer {
                 Command::Incidents(reply) => {
                     let _ = reply.send(self.incidents());
                 }
-                Command::Outbox(pending_only, reply) => {
-                    let _ = reply.send(self.outbox(pending_only));
+                Command::Outbox(after, pending_only, reply) => {
+                    let _ = reply.send(self.outbox(after, pending_only));
                 }
                 Command::Enqueue(events, at, reply) => {
                     let _ = reply.send(self.enqueue(&events, at));
@@ -860,7 +862,7 @@ impl Writer {
         rows.collect::<Result<_, _>>().map_err(&read)
     }
 
-    fn outbox(&self, pending_only: bool) -> Result<Vec<OutboxRow>, StoreError> {
+    fn outbox(&self, after: i64, pending_only: bool) -> Result<Vec<OutboxRow>, StoreError> {
         let read = backend("outbox read");
         let mut statement = self
             .connection
@@ -869,11 +871,12 @@ impl Writer {
                         (SELECT group_concat(route || char(30) || outcome, char(31))
                          FROM alert_receipts r
                          WHERE r.outbox_id = o.id AND r.outcome <> 'failed')
-                 FROM alert_outbox o WHERE NOT ?1 OR o.delivered_at IS NULL ORDER BY o.id",
+                 FROM alert_outbox o WHERE o.id > ?2 AND (NOT ?1 OR o.delivered_at IS NULL)
+                 ORDER BY o.id",
             )
             .map_err(&read)?;
         let rows = statement
-            .query_map(params![pending_only], |row| {
+            .query_map(params![pending_only, after], |row| {
                 Ok((
                     row.get::<_, i64>(0)?,
                     row.get::<_, String>(1)?,
