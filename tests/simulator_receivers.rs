@@ -17,6 +17,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use crate::support::plain_client;
 use statusmon::simulator::{
     HookDelivery, SIM_WEBHOOK_SECRET, SMTP_MAX_MESSAGE, Scenario, SignatureCheck, SimHandle,
+    SmtpHandle,
 };
 
 const ROUTING_KEY: &str = "e93facc04764012d7bfb002500d5d1a6";
@@ -26,13 +27,7 @@ async fn sim() -> SimHandle {
 }
 
 async fn post_json(sim: &SimHandle, path: &str, body: &Value) -> reqwest::Response {
-    plain_client()
-        .post(format!("{}{path}", sim.base_url()))
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(body).unwrap())
-        .send()
-        .await
-        .expect("the simulator answers")
+    post_raw(sim, path, serde_json::to_vec(body).unwrap()).await
 }
 
 async fn post_raw(
@@ -400,11 +395,20 @@ async fn pagerduty_refuses_invalid_events() {
             .status(),
         400
     );
+    let mut acknowledge_null_key = pd_event("acknowledge", "k");
+    acknowledge_null_key["dedup_key"] = Value::Null;
+    let refused = post_json(&sim, enqueue, &acknowledge_null_key).await;
+    assert_eq!(refused.status(), 400);
+    assert!(
+        json_of(refused).await["errors"]
+            .to_string()
+            .contains("'dedup_key' is required"),
+    );
     assert_eq!(post_raw(&sim, enqueue, "[1,2").await.status(), 400);
 
     let state = sim.pagerduty_state();
-    assert_eq!((state.pages, state.events), (0, 0));
-    assert_eq!(sim.hook_deliveries_to("pagerduty").len(), 6);
+    assert_eq!((state.pages, state.events, state.dropped), (0, 0, 0));
+    assert_eq!(sim.hook_deliveries_to("pagerduty").len(), 7);
 }
 
 #[tokio::test]
@@ -578,6 +582,11 @@ async fn receivers_are_not_upstreams() {
             .status(),
         404
     );
+    assert_eq!(
+        sim.hook_deliveries().len(),
+        1,
+        "a request to no receiver is not logged"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -627,17 +636,22 @@ impl Smtp {
     }
 }
 
+/// The reply code (the whole reply, should it be shorter than a code).
 fn code(reply: &str) -> &str {
-    &reply[..3]
+    reply.get(..3).unwrap_or(reply)
+}
+
+/// The simulator's SMTP receiver on a free loopback port.
+async fn start_smtp(sim: &SimHandle) -> SmtpHandle {
+    sim.start_smtp(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
 async fn smtp_records_a_message_but_never_the_password() {
     let sim = sim().await;
-    let smtp = sim
-        .start_smtp(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let smtp = start_smtp(&sim).await;
     let (mut c, greeting) = Smtp::connect(smtp.addr()).await;
     assert_eq!(code(&greeting), "220");
 
@@ -714,10 +728,7 @@ async fn smtp_records_a_message_but_never_the_password() {
 #[tokio::test]
 async fn smtp_auth_login_and_sequence_errors() {
     let sim = sim().await;
-    let smtp = sim
-        .start_smtp(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let smtp = start_smtp(&sim).await;
     let (mut c, _) = Smtp::connect(smtp.addr()).await;
     assert_eq!(
         code(&c.command("MAIL FROM:<a@b>").await),
@@ -737,22 +748,32 @@ async fn smtp_auth_login_and_sequence_errors() {
     );
     assert_eq!(code(&c.command("RCPT TO:<x@y>").await), "503", "MAIL first");
     assert_eq!(code(&c.command("STARTTLS").await), "502");
-    assert_eq!(code(&c.command("QUIT").await), "221");
     assert!(sim.hook_deliveries().is_empty());
-    assert!(
-        !serde_json::to_string(&sim.hook_deliveries())
-            .unwrap()
-            .contains("pass-word")
+
+    // A message after AUTH LOGIN is logged with the mechanism, never the credentials.
+    assert_eq!(code(&c.command("MAIL FROM:<a@b>").await), "250");
+    assert_eq!(code(&c.command("RCPT TO:<c@d>").await), "250");
+    assert_eq!(code(&c.command("DATA").await), "354");
+    c.send("Subject: login\r\n\r\nhello\r\n.\r\n").await;
+    assert_eq!(code(&c.reply().await), "250");
+    assert_eq!(code(&c.command("QUIT").await), "221");
+    let log = sim.hook_deliveries_to("email");
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        log[0].email.as_ref().unwrap().auth.as_deref(),
+        Some("LOGIN")
     );
+    let everything = serde_json::to_string(&control_get(&sim, "/_sim/hooks").await).unwrap();
+    assert!(everything.contains("Subject: login"), "{everything}");
+    assert!(!everything.contains("pass-word"), "{everything}");
+    assert!(!everything.contains(&BASE64.encode("pass-word-9")));
+    smtp.shutdown().await;
 }
 
 #[tokio::test]
 async fn smtp_refuses_oversize_messages() {
     let sim = sim().await;
-    let smtp = sim
-        .start_smtp(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let smtp = start_smtp(&sim).await;
     let (mut c, _) = Smtp::connect(smtp.addr()).await;
     assert_eq!(code(&c.command("EHLO client").await), "250");
     let declared = format!("MAIL FROM:<a@b> SIZE={}", SMTP_MAX_MESSAGE + 1);
@@ -792,10 +813,7 @@ async fn smtp_refuses_oversize_messages() {
 #[tokio::test]
 async fn smtp_down_answers_421_at_greeting_and_451_at_data() {
     let sim = sim().await;
-    let smtp = sim
-        .start_smtp(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let smtp = start_smtp(&sim).await;
     let (mut c, _) = Smtp::connect(smtp.addr()).await;
     assert_eq!(code(&c.command("EHLO client").await), "250");
     assert_eq!(code(&c.command("MAIL FROM:<a@b>").await), "250");
@@ -831,10 +849,7 @@ async fn lettre_delivers_to_the_smtp_receiver_without_tls() {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     let sim = sim().await;
-    let smtp = sim
-        .start_smtp(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let smtp = start_smtp(&sim).await;
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
         .port(smtp.addr().port())
         .credentials(Credentials::new("alerts".into(), "lettre-secret-77".into()))
@@ -854,7 +869,8 @@ async fn lettre_delivers_to_the_smtp_receiver_without_tls() {
     assert_eq!(mail.status, 250);
     let envelope = mail.email.as_ref().unwrap();
     assert_eq!(envelope.to, vec!["oncall@example.com"]);
-    assert!(envelope.auth.is_some());
+    // lettre prefers PLAIN when the server offers it.
+    assert_eq!(envelope.auth.as_deref(), Some("PLAIN"));
     assert!(mail.body.as_str().unwrap().contains("\r\n.leading dot\r\n"));
     assert!(
         !serde_json::to_string(&log)

@@ -494,9 +494,7 @@ impl SimHandle {
     /// The logged requests of one receiver (`webhook/ops`, `pagerduty`, `email`, …), oldest
     /// first.
     pub fn hook_deliveries_to(&self, receiver: &str) -> Vec<HookDelivery> {
-        let mut deliveries = self.hook_deliveries();
-        deliveries.retain(|d| d.receiver == receiver);
-        deliveries
+        self.state.hooks().deliveries_after(0, Some(receiver))
     }
 
     /// Switches a receiver down (it answers 503 with `Retry-After: 1`; SMTP 421/451) or back

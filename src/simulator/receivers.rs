@@ -340,10 +340,18 @@ impl HookState {
 
     /// The log, oldest first.
     pub(crate) fn deliveries(&self) -> Vec<HookDelivery> {
+        self.deliveries_after(0, None)
+    }
+
+    /// The deliveries after `seq` `after` (to `receiver` only, if given), oldest first; only
+    /// those are copied out of the log.
+    pub(crate) fn deliveries_after(&self, after: u64, receiver: Option<&str>) -> Vec<HookDelivery> {
         lock(&self.inner)
             .log
             .iter()
-            .map(|(d, _)| d.clone())
+            .map(|(d, _)| d)
+            .filter(|d| d.seq > after && receiver.is_none_or(|r| d.receiver == r))
+            .cloned()
             .collect()
     }
 
@@ -501,25 +509,35 @@ struct Incoming {
     headers: BTreeMap<String, String>,
     idempotency_key: Option<String>,
     bytes: Bytes,
+    /// The body parsed as JSON, once, for the receiver's logic and for the log.
+    json: Result<Value, serde_json::Error>,
 }
 
 impl Incoming {
+    /// The body's JSON, if it is JSON.
+    fn json(&self) -> Option<&Value> {
+        self.json.as_ref().ok()
+    }
+
     fn log(
-        &self,
+        self,
         state: &SimState,
         status: StatusCode,
         refused: bool,
         signature: Option<SignatureCheck>,
     ) {
         state.hooks().record(NewDelivery {
-            receiver: self.receiver.clone(),
+            // As logged: its JSON, else its text.
+            body: self.json.unwrap_or_else(|_| {
+                Value::String(String::from_utf8_lossy(&self.bytes).into_owned())
+            }),
+            size: self.bytes.len(),
+            receiver: self.receiver,
             status: status.as_u16(),
             refused,
-            idempotency_key: self.idempotency_key.clone(),
+            idempotency_key: self.idempotency_key,
             signature,
-            headers: self.headers.clone(),
-            body: body_value(&self.bytes),
-            size: self.bytes.len(),
+            headers: self.headers,
             email: None,
         });
     }
@@ -540,30 +558,40 @@ impl From<Response> for Answer {
     }
 }
 
-/// The part every receiver shares: reads the body (413 beyond [`MAX_HOOK_BODY`]), refuses
-/// while the receiver is down, lets `handle` answer, and logs the request with the answer.
+/// The part every receiver shares: refuses a `receiver` name no receiver answers to (404),
+/// takes the idempotency key from the `key_header` request header, reads the body (413 beyond
+/// [`MAX_HOOK_BODY`]), refuses while the receiver is down, lets `handle` answer, and logs the
+/// request with the answer.
 async fn receive(
     state: &SimState,
     receiver: String,
-    idempotency_key: Option<String>,
+    key_header: &str,
     headers: &HeaderMap,
     body: Body,
     handle: impl FnOnce(&SimState, &Incoming) -> Answer,
 ) -> Response {
-    let mut incoming = Incoming {
-        receiver,
-        headers: recorded_headers(headers),
-        idempotency_key,
-        bytes: Bytes::new(),
-    };
-    match axum::body::to_bytes(body, MAX_HOOK_BODY).await {
-        Ok(bytes) => incoming.bytes = bytes,
+    if !valid_receiver(&receiver) {
+        return no_such_receiver();
+    }
+    let (bytes, too_large) = match axum::body::to_bytes(body, MAX_HOOK_BODY).await {
+        Ok(bytes) => (bytes, false),
         Err(error) => {
-            tracing::debug!(receiver = %incoming.receiver, %error, "hook body not read");
-            let response = text_response(StatusCode::PAYLOAD_TOO_LARGE, "request entity too large");
-            incoming.log(state, response.status(), false, None);
-            return response;
+            tracing::debug!(%receiver, %error, "hook body not read");
+            (Bytes::new(), true)
         }
+    };
+    let headers = recorded_headers(headers);
+    let incoming = Incoming {
+        receiver,
+        idempotency_key: headers.get(key_header).cloned(),
+        headers,
+        json: serde_json::from_slice(&bytes),
+        bytes,
+    };
+    if too_large {
+        let response = text_response(StatusCode::PAYLOAD_TOO_LARGE, "request entity too large");
+        incoming.log(state, response.status(), false, None);
+        return response;
     }
     if state.hooks().is_down(&incoming.receiver) {
         let response = (
@@ -586,7 +614,7 @@ async fn receive(
     response
 }
 
-/// The recognised request headers, lower-case names, values capped.
+/// The recognised request headers ([`RECORDED_HEADERS`]), lower-case names, values capped.
 fn recorded_headers(headers: &HeaderMap) -> BTreeMap<String, String> {
     RECORDED_HEADERS
         .iter()
@@ -601,12 +629,6 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
     Some(text.chars().take(MAX_HEADER_VALUE).collect())
 }
 
-/// A body as logged: its JSON, else its text.
-fn body_value(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
-}
-
 fn text_response(status: StatusCode, text: &'static str) -> Response {
     (
         status,
@@ -617,12 +639,14 @@ fn text_response(status: StatusCode, text: &'static str) -> Response {
 }
 
 fn no_such_receiver() -> Response {
+    receivers_not_found("no such receiver: a name is 1 to 64 letters, digits, '-', '_' or '.'")
+}
+
+/// 404 `{"error", "receivers"}`, listing the receiver patterns.
+fn receivers_not_found(error: &str) -> Response {
     (
         StatusCode::NOT_FOUND,
-        Json(json!({
-            "error": "no such receiver: a name is 1 to 64 letters, digits, '-', '_' or '.'",
-            "receivers": RECEIVER_PATTERNS,
-        })),
+        Json(json!({"error": error, "receivers": RECEIVER_PATTERNS})),
     )
         .into_response()
 }
@@ -636,27 +660,24 @@ async fn webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !valid_name(&name) {
-        return no_such_receiver();
-    }
-    let id = header_text(&headers, "webhook-id");
-    let timestamp = header_text(&headers, "webhook-timestamp");
-    let signature = header_text(&headers, "webhook-signature");
     receive(
         &state,
         format!("webhook/{name}"),
-        id.clone(),
+        "webhook-id",
         &headers,
         body,
-        |_, incoming| Answer {
-            response: StatusCode::OK.into_response(),
-            signature: Some(verify_signature(
-                id.as_deref(),
-                timestamp.as_deref(),
-                signature.as_deref(),
-                &incoming.bytes,
-                Utc::now(),
-            )),
+        |_, incoming| {
+            let header = |name: &str| incoming.headers.get(name).map(String::as_str);
+            Answer {
+                response: StatusCode::OK.into_response(),
+                signature: Some(verify_signature(
+                    header("webhook-id"),
+                    header("webhook-timestamp"),
+                    header("webhook-signature"),
+                    &incoming.bytes,
+                    Utc::now(),
+                )),
+            }
         },
     )
     .await
@@ -720,23 +741,16 @@ async fn slack(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !valid_name(&name) {
-        return no_such_receiver();
-    }
-    let key = header_text(&headers, IDEMPOTENCY_HEADER);
     receive(
         &state,
         format!("slack/{name}"),
-        key,
+        IDEMPOTENCY_HEADER,
         &headers,
         body,
         |_, incoming| {
-            let Ok(message) = serde_json::from_slice::<Value>(&incoming.bytes) else {
+            let Some(message) = incoming.json().filter(|message| message.is_object()) else {
                 return text_response(StatusCode::BAD_REQUEST, "invalid_payload").into();
             };
-            if !message.is_object() {
-                return text_response(StatusCode::BAD_REQUEST, "invalid_payload").into();
-            }
             match message.get("text").and_then(Value::as_str) {
                 Some(text) if !text.trim().is_empty() => text_response(StatusCode::OK, "ok").into(),
                 _ => text_response(StatusCode::BAD_REQUEST, "no_text").into(),
@@ -752,11 +766,7 @@ async fn teams(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if !valid_name(&name) {
-        return no_such_receiver();
-    }
-    let key = header_text(&headers, IDEMPOTENCY_HEADER);
-    receive(&state, format!("teams/{name}"), key, &headers, body, |_, incoming| {
+    receive(&state, format!("teams/{name}"), IDEMPOTENCY_HEADER, &headers, body, |_, incoming| {
         if incoming.bytes.len() > TEAMS_MAX_BYTES {
             return teams_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -768,7 +778,7 @@ async fn teams(
             )
             .into();
         }
-        match teams_problem(&incoming.bytes) {
+        match teams_problem(incoming.json()) {
             None => StatusCode::ACCEPTED.into_response().into(),
             Some(problem) => {
                 teams_error(StatusCode::BAD_REQUEST, "InvalidRequestContent", problem).into()
@@ -779,8 +789,8 @@ async fn teams(
 }
 
 /// What is wrong with a Teams Workflows message, if anything.
-fn teams_problem(bytes: &[u8]) -> Option<String> {
-    let Ok(message) = serde_json::from_slice::<Value>(bytes) else {
+fn teams_problem(message: Option<&Value>) -> Option<String> {
+    let Some(message) = message else {
         return Some("the request content is not valid JSON".into());
     };
     if message.get("type").and_then(Value::as_str) != Some("message") {
@@ -819,14 +829,13 @@ fn teams_error(status: StatusCode, code: &str, message: String) -> Response {
 // PagerDuty Events API v2.
 
 async fn pagerduty(State(state): State<SimState>, headers: HeaderMap, body: Body) -> Response {
-    let key = header_text(&headers, IDEMPOTENCY_HEADER);
     receive(
         &state,
         "pagerduty".into(),
-        key,
+        IDEMPOTENCY_HEADER,
         &headers,
         body,
-        |state, incoming| match pagerduty_event(&incoming.bytes) {
+        |state, incoming| match pagerduty_event(incoming.json.as_ref()) {
             Ok(event) => state.hooks().apply_pagerduty(event).into(),
             Err(errors) => (
                 StatusCode::BAD_REQUEST,
@@ -861,9 +870,10 @@ enum PagerDutyAction {
 }
 
 /// Validates an event as PagerDuty does; the errors are PagerDuty-style messages.
-fn pagerduty_event(bytes: &[u8]) -> Result<PagerDutyEvent, Vec<String>> {
-    let event: Value =
-        serde_json::from_slice(bytes).map_err(|e| vec![format!("Invalid JSON: {e}")])?;
+fn pagerduty_event(
+    event: Result<&Value, &serde_json::Error>,
+) -> Result<PagerDutyEvent, Vec<String>> {
+    let event = event.map_err(|e| vec![format!("Invalid JSON: {e}")])?;
     let Some(event) = event.as_object() else {
         return Err(vec!["Event object must be a JSON object".into()]);
     };
@@ -903,8 +913,7 @@ fn pagerduty_event(bytes: &[u8]) -> Result<PagerDutyEvent, Vec<String>> {
     if matches!(
         action,
         Some(PagerDutyAction::Acknowledge | PagerDutyAction::Resolve)
-    ) && dedup_key.is_none()
-        && !event.contains_key("dedup_key")
+    ) && matches!(event.get("dedup_key"), None | Some(Value::Null))
     {
         errors.push("'dedup_key' is required for acknowledge and resolve events".into());
     }
@@ -1031,15 +1040,14 @@ impl HookState {
 // Alertmanager API v2.
 
 async fn alertmanager(State(state): State<SimState>, headers: HeaderMap, body: Body) -> Response {
-    let key = header_text(&headers, IDEMPOTENCY_HEADER);
     receive(
         &state,
         "alertmanager".into(),
-        key,
+        IDEMPOTENCY_HEADER,
         &headers,
         body,
         |state, incoming| {
-            let Ok(Value::Array(alerts)) = serde_json::from_slice::<Value>(&incoming.bytes) else {
+            let Some(Value::Array(alerts)) = incoming.json() else {
                 return text_response(
                     StatusCode::BAD_REQUEST,
                     "body must be a JSON array of postable alerts",
@@ -1211,13 +1219,8 @@ async fn control_status(State(state): State<SimState>, RawQuery(query): RawQuery
         }
     };
     let hooks = state.hooks();
-    let deliveries: Vec<HookDelivery> = hooks
-        .deliveries()
-        .into_iter()
-        .filter(|d| d.seq > after && receiver.is_none_or(|r| d.receiver == r))
-        .collect();
     Json(json!({
-        "deliveries": deliveries,
+        "deliveries": hooks.deliveries_after(after, receiver),
         "down": hooks.down(),
         "evicted": hooks.evicted(),
         "webhook_secret": SIM_WEBHOOK_SECRET,
@@ -1248,14 +1251,9 @@ async fn control_switch(State(state): State<SimState>, Path(switch): Path<String
         switch.strip_suffix("/up").map(|receiver| (receiver, false))
     };
     let Some((receiver, down)) = parsed else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({
-                "error": "expected /_sim/hooks/{receiver}/down or /_sim/hooks/{receiver}/up",
-                "receivers": RECEIVER_PATTERNS,
-            })),
-        )
-            .into_response();
+        return receivers_not_found(
+            "expected /_sim/hooks/{receiver}/down or /_sim/hooks/{receiver}/up",
+        );
     };
     match state.hooks().set_down(receiver, down) {
         Some(previous) => {

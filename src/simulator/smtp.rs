@@ -36,6 +36,7 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::SimState;
 use super::receivers::{EmailEnvelope, IDEMPOTENCY_HEADER, NewDelivery};
+use super::social::shown;
 
 /// The largest message accepted, in bytes after dot-unstuffing (advertised as `SIZE`).
 pub const SMTP_MAX_MESSAGE: usize = 1024 * 1024;
@@ -213,10 +214,11 @@ impl Session {
         self.to.clear();
     }
 
-    fn envelope(&self) -> EmailEnvelope {
+    /// The transaction's envelope, ending the transaction.
+    fn take_envelope(&mut self) -> EmailEnvelope {
         EmailEnvelope {
-            from: self.from.clone().unwrap_or_default(),
-            to: self.to.clone(),
+            from: self.from.take().unwrap_or_default(),
+            to: std::mem::take(&mut self.to),
             auth: self.auth.map(str::to_string),
             subject: None,
         }
@@ -582,6 +584,9 @@ async fn rcpt(conn: &mut Conn, session: &mut Session, arg: &str) -> io::Result<(
     conn.reply("250 2.1.5 OK").await
 }
 
+/// The answer to DATA while the `email` receiver is down: transient, so the sender retries.
+const DOWN_AT_DATA: &str = "451 4.3.0 receiver down (simulator), try again later";
+
 /// `DATA`: the message, logged when accepted. Returns false when the session is over.
 async fn data(conn: &mut Conn, session: &mut Session, state: &SimState) -> io::Result<bool> {
     if session.from.is_none() || session.to.is_empty() {
@@ -589,22 +594,18 @@ async fn data(conn: &mut Conn, session: &mut Session, state: &SimState) -> io::R
         return Ok(true);
     }
     if state.hooks().is_down(RECEIVER) {
-        record(state, 451, true, b"", Some(session.envelope()));
-        session.reset_transaction();
-        conn.reply("451 4.3.0 receiver down (simulator), try again later")
-            .await?;
+        record(state, 451, true, b"", Some(session.take_envelope()));
+        conn.reply(DOWN_AT_DATA).await?;
         return Ok(true);
     }
     conn.reply("354 start mail input; end with <CRLF>.<CRLF>")
         .await?;
-    let envelope = session.envelope();
-    session.reset_transaction();
+    let envelope = session.take_envelope();
     match conn.data().await? {
         Data::Message(message) => {
             if state.hooks().is_down(RECEIVER) {
                 record(state, 451, true, &message, Some(envelope));
-                conn.reply("451 4.3.0 receiver down (simulator), try again later")
-                    .await?;
+                conn.reply(DOWN_AT_DATA).await?;
             } else {
                 let seq = record(state, 250, false, &message, Some(envelope));
                 conn.reply(&format!("250 2.0.0 OK: queued as {seq}"))
@@ -678,11 +679,6 @@ fn header_field(message: &str, name: &str) -> Option<String> {
         }
     }
     found.map(|value| value.chars().take(1024).collect())
-}
-
-/// Client-supplied text fit to echo in a reply: no control characters, at most 100 characters.
-fn shown(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 #[cfg(test)]
