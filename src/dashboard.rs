@@ -535,7 +535,7 @@ fn render_alerts(panel: &AlertsPanel, now: DateTime<Utc>) -> Markup {
                         @for open in &panel.open {
                             tr {
                                 td { (open.latest.summary) }
-                                td { (crate::alerts::sinks::severity_str(open.latest.severity)) }
+                                td { (open.latest.severity.as_str()) }
                                 td { (ago(open.since, now)) }
                                 td { (open.routes.iter().map(String::as_str).collect::<Vec<_>>().join(", ")) }
                                 td {

@@ -26,7 +26,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::routes::{MaintenanceWindow, Route, Silence};
-use super::sinks::{Sink, SinkError, SinkSettings};
+use super::sinks::{Sink, SinkError};
 use super::{AlertEvent, Purpose, Severity};
 use crate::config::AlertsConfig;
 use crate::metrics::Metrics;
@@ -37,10 +37,13 @@ use crate::store::{
 /// How often the dispatcher looks at the outbox without being told of new rows (a round whose
 /// write failed and succeeded later, an event queued by another process).
 const OUTBOX_POLL: Duration = Duration::from_secs(30);
-/// How often reminders are looked at.
+/// How often reminders are looked at (and old resolutions forgotten).
 const REMINDER_CHECK: Duration = Duration::from_secs(30);
 /// The longest a sink's `Retry-After` is honoured between attempts; beyond it, the next sink.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// How long the book remembers a resolution (Alertmanager sinks re-post it within their own,
+/// shorter, `resolved_for`).
+const KEEP_RESOLVED: Duration = Duration::from_secs(24 * 3600);
 /// How many of the newest receipts are kept in memory for the dashboard.
 const RECENT_RECEIPTS: usize = 50;
 /// How often a route's final receipt is tried before the worker moves on without it (the row
@@ -172,13 +175,12 @@ impl AlertBook {
             .collect()
     }
 
-    /// What an Alertmanager behind `routes` should hold now: the firing alerts sent to those
-    /// routes, and the ones resolved within `resolved_for`.
+    /// What an Alertmanager behind `routes` should hear again: the firing alerts sent to those
+    /// routes, and the resolutions the book still keeps (the sink posts those within its
+    /// `resolved_for`).
     pub fn alertmanager_state(
         &self,
         routes: &BTreeSet<String>,
-        now: DateTime<Utc>,
-        resolved_for: Duration,
     ) -> (Vec<AlertEvent>, Vec<AlertEvent>) {
         let reaches = |heard: &BTreeSet<String>| heard.iter().any(|r| routes.contains(r));
         let firing = self
@@ -187,11 +189,10 @@ impl AlertBook {
             .filter(|o| reaches(&o.routes))
             .map(|o| o.latest.clone())
             .collect();
-        let window = chrono::Duration::from_std(resolved_for).unwrap_or(chrono::Duration::MAX);
         let resolved = self
             .resolved
             .values()
-            .filter(|r| reaches(&r.routes) && now - r.event.at <= window)
+            .filter(|r| reaches(&r.routes))
             .map(|r| r.event.clone())
             .collect();
         (firing, resolved)
@@ -349,26 +350,15 @@ pub struct Plan {
     pub retry_max_delay: Duration,
     /// Reminders, when on.
     pub remind_every: Option<Duration>,
-    /// Each Alertmanager sink's (resend_every, resolved_for).
-    pub alertmanager_schedules: HashMap<String, (Duration, Duration)>,
 }
 
 impl Plan {
     /// Builds every sink; the error names the sink and what is wrong (never a secret).
     pub fn build(config: &AlertsConfig, http: &reqwest::Client) -> Result<Plan, String> {
         let mut sinks = HashMap::new();
-        let mut alertmanager_schedules = HashMap::new();
         for spec in &config.sinks {
-            if let SinkSettings::Alertmanager {
-                resend_every,
-                resolved_for,
-                ..
-            } = &spec.settings
-            {
-                alertmanager_schedules.insert(spec.id.clone(), (*resend_every, *resolved_for));
-            }
-            let sink = Sink::build(spec.clone(), http.clone())
-                .map_err(|e| format!("sink {:?}: {e}", spec.id))?;
+            // The error names the sink already.
+            let sink = Sink::build(spec.clone(), http.clone())?;
             sinks.insert(spec.id.clone(), Arc::new(sink));
         }
         Ok(Plan {
@@ -378,7 +368,6 @@ impl Plan {
             attempts: config.settings.attempts,
             retry_max_delay: config.settings.retry_max_delay,
             remind_every: config.settings.remind_every,
-            alertmanager_schedules,
         })
     }
 
@@ -747,15 +736,17 @@ impl Dispatcher {
         }
     }
 
+    /// Queues the reminders that are due, and forgets day-old resolutions (whether reminders are
+    /// on or not: the book must not grow with every alert ever resolved).
     async fn remind(&self) {
         let now = Utc::now();
-        let Some(every) = self.plan.remind_every else {
-            return;
-        };
         let due = {
             let mut book = self.alerting.book();
-            book.forget_resolved(now, Duration::from_secs(24 * 3600));
-            book.reminders_due(now, every)
+            book.forget_resolved(now, KEEP_RESOLVED);
+            match self.plan.remind_every {
+                Some(every) => book.reminders_due(now, every),
+                None => Vec::new(),
+            }
         };
         if due.is_empty() {
             return;
@@ -789,15 +780,14 @@ struct AlertmanagerFeed {
     sink: Arc<Sink>,
     routes: BTreeSet<String>,
     every: Duration,
-    resolved_for: Duration,
-    maintenance: Vec<MaintenanceWindow>,
+    plan: Arc<Plan>,
 }
 
 /// Each Alertmanager sink with the routes that use it.
-fn alertmanagers(plan: &Plan) -> Vec<AlertmanagerFeed> {
+fn alertmanagers(plan: &Arc<Plan>) -> Vec<AlertmanagerFeed> {
     let mut out = Vec::new();
     for sink in plan.sinks.values() {
-        let Some(schedule) = plan.alertmanager_schedules.get(sink.id()) else {
+        let Some(every) = sink.resend_every() else {
             continue;
         };
         let routes: BTreeSet<String> = plan
@@ -810,9 +800,8 @@ fn alertmanagers(plan: &Plan) -> Vec<AlertmanagerFeed> {
             out.push(AlertmanagerFeed {
                 sink: Arc::clone(sink),
                 routes,
-                every: schedule.0,
-                resolved_for: schedule.1,
-                maintenance: plan.maintenance.clone(),
+                every,
+                plan: Arc::clone(plan),
             });
         }
     }
@@ -826,8 +815,7 @@ async fn refresh_alertmanager(
         sink,
         routes,
         every,
-        resolved_for,
-        maintenance,
+        plan,
     }: AlertmanagerFeed,
     alerting: Alerting,
     mut stop: watch::Receiver<bool>,
@@ -841,11 +829,9 @@ async fn refresh_alertmanager(
             _ = tick.tick() => {}
         }
         let now = Utc::now();
-        let (mut firing, resolved) = alerting
-            .book()
-            .alertmanager_state(&routes, now, resolved_for);
+        let (mut firing, resolved) = alerting.book().alertmanager_state(&routes);
         // What a silence or a maintenance window holds back is not re-posted either.
-        firing.retain(|event| alerting.held_back(event, &maintenance, now).is_none());
+        firing.retain(|event| alerting.held_back(event, &plan.maintenance, now).is_none());
         if firing.is_empty() && resolved.is_empty() {
             continue;
         }

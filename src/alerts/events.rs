@@ -74,6 +74,17 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The name routes, templates and payloads use (serde's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
 /// One alert event: an alert firing, changing, or resolving.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
@@ -119,6 +130,17 @@ pub enum Purpose {
     Reminder,
     /// A test through a real route (`statusmon drill`).
     Drill,
+}
+
+impl Purpose {
+    /// The name templates and payloads use (serde's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Transition => "transition",
+            Purpose::Reminder => "reminder",
+            Purpose::Drill => "drill",
+        }
+    }
 }
 
 /// The alert events from `before` to `after`, two documents of one engine (`before` is `None`

@@ -25,7 +25,8 @@ use super::{AlertEvent, EventKind, Purpose, Severity};
 /// The most a rendered title may hold, in characters: it is one line (a subject, a summary).
 pub const MAX_TITLE_CHARS: usize = 1024;
 /// The most a rendered body may hold, in characters, before the sinks' own (smaller) limits: a
-/// runaway loop in a user template must not build megabytes per alert.
+/// runaway loop in a user template must not send megabytes per alert. (Rendering itself is
+/// bounded by [`FUEL`].)
 pub const MAX_BODY_CHARS: usize = 64 * 1024;
 
 const TITLE: &str = "title";
@@ -173,7 +174,7 @@ pub fn check(title: Option<&str>, body: Option<&str>) -> Result<(), String> {
 }
 
 /// The template context of an event (see the module's documentation).
-pub fn event_context(event: &AlertEvent) -> Value {
+fn event_context(event: &AlertEvent) -> Value {
     context! {
         status => if event.firing { "firing" } else { "resolved" },
         drill => event.purpose == Purpose::Drill,
@@ -183,8 +184,14 @@ pub fn event_context(event: &AlertEvent) -> Value {
     }
 }
 
+/// The instructions one rendering may run: far above what a message template needs (the
+/// defaults use a few dozen), far below what a runaway loop in a user template would; beyond it
+/// the render fails and the sink's default is used.
+const FUEL: u64 = 100_000;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
     // Not HTML: each sink escapes for its own format.
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_undefined_behavior(UndefinedBehavior::Strict);

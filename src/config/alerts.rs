@@ -563,10 +563,14 @@ fn sink(
             if resend_every < Duration::from_secs(1) {
                 return Err((key("resend_every"), "must be at least \"1s\"".into()));
             }
+            let resolved_for = raw.resolved_for.unwrap_or(Duration::from_secs(300));
+            if resolved_for > Duration::from_secs(24 * 3600) {
+                return Err((key("resolved_for"), "must be at most \"24h\"".into()));
+            }
             SinkSettings::Alertmanager {
                 urls,
                 resend_every,
-                resolved_for: raw.resolved_for.unwrap_or(Duration::from_secs(300)),
+                resolved_for,
                 bearer_token: take_secret("bearer_token", raw.bearer_token, raw.bearer_token_file),
             }
         }

@@ -16,14 +16,11 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use reqwest::header::HeaderValue;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 
-use super::{
-    Notice, Sent, SinkError, SinkKind, check_url, json_headers, post, purpose_str, severity_str,
-    to_json,
-};
+use super::{Notice, Sent, SinkError, SinkKind, check_base_url, json_headers, post, to_json};
 use crate::alerts::AlertEvent;
 use crate::alerts::templates::truncate_chars;
 
@@ -58,10 +55,17 @@ pub(super) struct Alertmanager {
     endpoints: Vec<String>,
     resend_every: Duration,
     resolved_for: Duration,
-    bearer_token: Option<SecretString>,
+    /// What every post carries: the content type and, with a bearer token, `Authorization`
+    /// (marked sensitive).
+    headers: HeaderMap,
 }
 
 impl Alertmanager {
+    /// How often it is posted the current state.
+    pub(super) fn resend_every(&self) -> Duration {
+        self.resend_every
+    }
+
     pub(super) fn build(
         http: reqwest::Client,
         urls: Vec<String>,
@@ -74,37 +78,41 @@ impl Alertmanager {
         }
         let mut endpoints = Vec::with_capacity(urls.len());
         for (i, url) in urls.iter().enumerate() {
-            check_url(&format!("urls[{i}]"), url)?;
+            check_base_url(&format!("urls[{i}]"), url)?;
             endpoints.push(format!("{}/api/v2/alerts", url.trim_end_matches('/')));
         }
         if resend_every.is_zero() {
             return Err("resend_every must be more than zero".to_string());
         }
-        if let Some(token) = &bearer_token
-            && HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).is_err()
-        {
-            return Err("bearer_token holds characters a header cannot carry".to_string());
+        let mut headers = json_headers();
+        if let Some(token) = &bearer_token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+                .map_err(|_| "bearer_token holds characters a header cannot carry".to_string())?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
         Ok(Alertmanager {
             http,
             endpoints,
             resend_every,
             resolved_for,
-            bearer_token,
+            headers,
         })
     }
 
     pub(super) async fn send(&self, notice: &Notice<'_>) -> Result<Sent, SinkError> {
-        let alert = self.alert(notice, chrono::Utc::now());
+        let alert = self.alert(notice, notice.event.firing, chrono::Utc::now());
         self.post(vec![alert]).await
     }
 
     /// The alerts a refresh posts, or `None` when there are none: every firing one, and the
-    /// resolved ones still within `resolved_for` of their resolution.
-    pub(super) fn refresh_alerts(
+    /// resolved ones still within `resolved_for` of their resolution. `notice` renders an
+    /// event's words, and is called only for the events posted.
+    pub(super) fn refresh_alerts<'e>(
         &self,
-        firing: &[Notice<'_>],
-        resolved: &[Notice<'_>],
+        firing: &'e [AlertEvent],
+        resolved: &'e [AlertEvent],
+        notice: impl Fn(&'e AlertEvent) -> Notice<'e>,
     ) -> Option<Vec<Value>> {
         let now = chrono::Utc::now();
         let keep_since = chrono::Duration::from_std(self.resolved_for)
@@ -112,23 +120,19 @@ impl Alertmanager {
             .and_then(|d| now.checked_sub_signed(d));
         let alerts: Vec<Value> = firing
             .iter()
-            .map(|n| self.alert_as(n, true, now))
+            .map(|e| self.alert(&notice(e), true, now))
             .chain(
                 resolved
                     .iter()
-                    .filter(|n| keep_since.is_none_or(|since| n.event.at >= since))
-                    .map(|n| self.alert_as(n, false, now)),
+                    .filter(|e| keep_since.is_none_or(|since| e.at >= since))
+                    .map(|e| self.alert(&notice(e), false, now)),
             )
             .collect();
         (!alerts.is_empty()).then_some(alerts)
     }
 
-    /// The alert for a notice, firing or resolved as its event says.
-    fn alert(&self, notice: &Notice<'_>, now: chrono::DateTime<chrono::Utc>) -> Value {
-        self.alert_as(notice, notice.event.firing, now)
-    }
-
-    fn alert_as(
+    /// The alert for a notice, firing or resolved.
+    fn alert(
         &self,
         notice: &Notice<'_>,
         firing: bool,
@@ -153,9 +157,9 @@ impl Alertmanager {
                 "summary": truncate_chars(&notice.title, ANNOTATION_CHARS),
                 "description": truncate_chars(&notice.body, ANNOTATION_CHARS),
                 "detail": truncate_chars(&event.detail, ANNOTATION_CHARS),
-                "severity": severity_str(event.severity),
+                "severity": event.severity.as_str(),
                 "kind": event.kind.as_str(),
-                "purpose": purpose_str(event.purpose),
+                "purpose": event.purpose.as_str(),
                 "idempotency_key": truncate_chars(&event.idempotency_key, ANNOTATION_CHARS),
             },
             "startsAt": rfc3339(event.at),
@@ -167,16 +171,8 @@ impl Alertmanager {
     pub(super) async fn post(&self, alerts: Vec<Value>) -> Result<Sent, SinkError> {
         let count = alerts.len();
         let body = to_json(KIND, &Value::Array(alerts))?;
-        let mut headers = json_headers();
-        if let Some(token) = &self.bearer_token
-            && let Ok(mut value) =
-                HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-        {
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
         let outcomes = join_all(self.endpoints.iter().map(|endpoint| {
-            let headers = headers.clone();
+            let headers = self.headers.clone();
             let body = body.clone();
             async move {
                 let answer = post(&self.http, KIND, endpoint, headers, body).await?;

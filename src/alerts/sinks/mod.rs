@@ -18,9 +18,10 @@ use std::fmt;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use statusmon_channels::http::retry_after;
 
+use super::AlertEvent;
 use super::templates::Templates;
-use super::{AlertEvent, Purpose, Severity};
 
 /// The kinds of sink, as `kind = "…"` names them in `[[sinks]]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -347,6 +348,14 @@ impl Sink {
         self.finish(attempt).await
     }
 
+    /// Alertmanager only: how often [`Sink::refresh`] is due (`resend_every`).
+    pub fn resend_every(&self) -> Option<Duration> {
+        match &self.transport {
+            Transport::Alertmanager(sink) => Some(sink.resend_every()),
+            _ => None,
+        }
+    }
+
     /// Alertmanager only: posts the current state again, which is both how Alertmanager is kept
     /// from timing out a firing alert and how it hears of a resolution after a restart. Firing
     /// alerts get `endsAt` = now + 3 × `resend_every`; resolved ones keep `endsAt` = their
@@ -360,9 +369,7 @@ impl Sink {
         let Transport::Alertmanager(sink) = &self.transport else {
             return Ok(None);
         };
-        let firing: Vec<Notice<'_>> = firing.iter().map(|e| self.notice(e)).collect();
-        let resolved: Vec<Notice<'_>> = resolved.iter().map(|e| self.notice(e)).collect();
-        let Some(alerts) = sink.refresh_alerts(&firing, &resolved) else {
+        let Some(alerts) = sink.refresh_alerts(firing, resolved, |e| self.notice(e)) else {
             return Ok(None);
         };
         self.finish(sink.post(alerts)).await.map(Some)
@@ -406,14 +413,6 @@ impl SinkError {
     /// Whether trying again may help.
     pub fn is_transient(&self) -> bool {
         matches!(self, SinkError::Transient { .. })
-    }
-
-    /// How long the vendor asked us to wait, if it did.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            SinkError::Transient { retry_after, .. } => *retry_after,
-            SinkError::Permanent { .. } => None,
-        }
     }
 
     /// The message, without the class.
@@ -554,11 +553,7 @@ pub(crate) async fn post(
         .await
         .map_err(|e| request_error(kind, e))?;
     let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+    let retry_after = retry_after(response.headers(), chrono::Utc::now());
     let body = read_capped(response, MAX_ANSWER_BYTES)
         .await
         .map_err(|e| request_error(kind, e))?;
@@ -567,6 +562,16 @@ pub(crate) async fn post(
         body,
         retry_after,
     })
+}
+
+/// [`post`]s `value` as JSON.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    kind: SinkKind,
+    url: &str,
+    value: &impl serde::Serialize,
+) -> Result<Answer, SinkError> {
+    post(http, kind, url, json_headers(), to_json(kind, value)?).await
 }
 
 /// Reads at most `cap` bytes of a response body, dropping the rest unread.
@@ -626,26 +631,7 @@ pub(crate) fn snippet(text: &str) -> String {
     crate::alerts::templates::truncate_chars(&words.join(" "), 200)
 }
 
-/// `Retry-After` as a wait: delay-seconds (whole or fractional), or an HTTP date (a date in the
-/// past is no wait). Unreadable or absurd (over a day) values are ignored.
-pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    const MAX: Duration = Duration::from_secs(24 * 3600);
-    let value = value.trim();
-    let wait = if let Ok(seconds) = value.parse::<f64>() {
-        if !seconds.is_finite() || seconds < 0.0 {
-            return None;
-        }
-        Duration::try_from_secs_f64(seconds).ok()?
-    } else {
-        let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-        (at.with_timezone(&chrono::Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-    };
-    (wait <= MAX).then_some(wait)
-}
-
-/// `"application/json"` content type plus `extra`, for the JSON sinks.
+/// The `"application/json"` content type, the headers every JSON sink starts from.
 pub(crate) fn json_headers() -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
@@ -663,31 +649,49 @@ pub(crate) fn to_json(kind: SinkKind, value: &impl serde::Serialize) -> Result<V
     })
 }
 
-/// Checks that a configured URL parses and is http(s); the error says what is wrong with it,
-/// without repeating it.
-pub(crate) fn check_url(what: &str, url: &str) -> Result<(), String> {
-    let parsed =
-        reqwest::Url::parse(url).map_err(|e| format!("{what} is not a valid URL ({e})"))?;
-    match parsed.scheme() {
-        "http" | "https" => Ok(()),
-        _ => Err(format!("{what} must be an http or https URL")),
+/// A URL that is itself a credential (Slack's, Teams', a webhook's) and the shared client that
+/// posts to it.
+pub(crate) struct Endpoint {
+    http: reqwest::Client,
+    url: SecretString,
+}
+
+impl Endpoint {
+    /// Checks that the URL parses and is http(s); the error says what is wrong with it without
+    /// repeating it (configuration validation has already held it to https, or http on loopback).
+    pub fn new(http: reqwest::Client, url: SecretString) -> Result<Self, String> {
+        let parsed = reqwest::Url::parse(url.expose_secret())
+            .map_err(|e| format!("url is not a valid URL ({e})"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err("url must be an http or https URL".to_string());
+        }
+        Ok(Endpoint { http, url })
+    }
+
+    /// [`post`]s `body` with `headers`.
+    pub async fn post(
+        &self,
+        kind: SinkKind,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<Answer, SinkError> {
+        post(&self.http, kind, self.url.expose_secret(), headers, body).await
+    }
+
+    /// [`post_json`]s `value`.
+    pub async fn post_json(
+        &self,
+        kind: SinkKind,
+        value: &impl serde::Serialize,
+    ) -> Result<Answer, SinkError> {
+        post_json(&self.http, kind, self.url.expose_secret(), value).await
     }
 }
 
-/// The snake_case name of a severity, as templates and payloads say it.
-pub fn severity_str(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Info => "info",
-        Severity::Warning => "warning",
-        Severity::Critical => "critical",
-    }
-}
-
-/// The snake_case name of a purpose, as templates and payloads say it.
-pub fn purpose_str(purpose: Purpose) -> &'static str {
-    match purpose {
-        Purpose::Transition => "transition",
-        Purpose::Reminder => "reminder",
-        Purpose::Drill => "drill",
-    }
+/// Checks a base URL (PagerDuty's, an Alertmanager's) by the rules configuration validation
+/// applies ([`statusmon_channels::http::base_url`]), without its message, which repeats the URL.
+pub(crate) fn check_base_url(what: &str, url: &str) -> Result<(), String> {
+    statusmon_channels::http::base_url(what, url)
+        .map(|_| ())
+        .map_err(|_| format!("{what} must be an http(s) URL with a host and no query or fragment"))
 }

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Notice, Sent, SinkError, SinkKind, check_url, json_headers, post, to_json};
+use super::{Notice, Sent, SinkError, SinkKind, check_base_url, post_json};
 use crate::alerts::templates::truncate_chars;
 use crate::alerts::{Purpose, Severity};
 
@@ -60,7 +60,7 @@ impl PagerDuty {
         url: String,
         routing_key: SecretString,
     ) -> Result<Self, String> {
-        check_url("url", &url)?;
+        check_base_url("url", &url)?;
         if routing_key.expose_secret().trim().is_empty() {
             return Err("routing_key is empty".to_string());
         }
@@ -72,14 +72,19 @@ impl PagerDuty {
     }
 
     pub(super) async fn send(&self, notice: &Notice<'_>) -> Result<Sent, SinkError> {
-        let event = payload(notice, self.routing_key.expose_secret());
-        let action = event["event_action"]
-            .as_str()
-            .unwrap_or("event")
-            .to_string();
-        let body = to_json(KIND, &event)?;
-        let answer = post(&self.http, KIND, &self.url, json_headers(), body).await?;
+        let answer = post_json(
+            &self.http,
+            KIND,
+            &self.url,
+            &payload(notice, self.routing_key.expose_secret()),
+        )
+        .await?;
         if answer.is_success() {
+            let action = if triggers(notice.event) {
+                "trigger"
+            } else {
+                "resolve"
+            };
             return Ok(Sent {
                 detail: format!("pagerduty: HTTP {} ({action})", answer.status),
             });
@@ -116,13 +121,18 @@ impl PagerDuty {
     }
 }
 
+/// Whether `event` is sent as a `trigger` (firing, or a drill) rather than a `resolve`.
+fn triggers(event: &crate::alerts::AlertEvent) -> bool {
+    event.firing || event.purpose == Purpose::Drill
+}
+
 /// The Events API v2 body for `notice`: a trigger while firing (and for drills), a resolve when
 /// not.
 pub fn payload(notice: &Notice<'_>, routing_key: &str) -> Value {
     let event = notice.event;
     let dedup_key = dedup_key(event);
     let drill = event.purpose == Purpose::Drill;
-    if !event.firing && !drill {
+    if !triggers(event) {
         return json!({
             "routing_key": routing_key,
             "event_action": "resolve",

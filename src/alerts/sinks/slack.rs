@@ -10,12 +10,10 @@
 //! `channel_not_found`, `channel_is_archived`, …) will not get better; 429 comes with
 //! `Retry-After`; 5xx is worth another try.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::{
-    Notice, Sent, SinkError, SinkKind, check_url, json_headers, post, severity_str, to_json,
-};
+use super::{Endpoint, Notice, Sent, SinkError, SinkKind};
 
 const KIND: SinkKind = SinkKind::Slack;
 
@@ -27,27 +25,15 @@ const TEXT_CHARS: usize = 4000;
 const TITLE_CHARS: usize = 500;
 
 /// A configured Slack incoming webhook.
-pub(super) struct Slack {
-    http: reqwest::Client,
-    url: SecretString,
-}
+pub(super) struct Slack(Endpoint);
 
 impl Slack {
     pub(super) fn build(http: reqwest::Client, url: SecretString) -> Result<Self, String> {
-        check_url("url", url.expose_secret())?;
-        Ok(Slack { http, url })
+        Endpoint::new(http, url).map(Slack)
     }
 
     pub(super) async fn send(&self, notice: &Notice<'_>) -> Result<Sent, SinkError> {
-        let body = to_json(KIND, &payload(notice))?;
-        let answer = post(
-            &self.http,
-            KIND,
-            self.url.expose_secret(),
-            json_headers(),
-            body,
-        )
-        .await?;
+        let answer = self.0.post_json(KIND, &payload(notice)).await?;
         match answer.status {
             200 if answer.body.trim() == "ok" => Ok(Sent {
                 detail: "slack: HTTP 200 ok".to_string(),
@@ -57,9 +43,7 @@ impl Slack {
             200 => Err(SinkError::Permanent {
                 message: format!("{}: not the expected ok", answer.describe(KIND)),
             }),
-            400 | 403 | 404 | 410 => Err(SinkError::Permanent {
-                message: answer.describe(KIND),
-            }),
+            // 400/403/404/410 permanent, 408/429/5xx transient, as for any vendor.
             _ => Err(answer.error(KIND)),
         }
     }
@@ -77,7 +61,7 @@ pub fn payload(notice: &Notice<'_>) -> Value {
     if let Some(incident) = &event.incident {
         facts.push(format!("incident {incident}"));
     }
-    facts.push(format!("severity {}", severity_str(event.severity)));
+    facts.push(format!("severity {}", event.severity.as_str()));
     facts.push(if event.firing { "firing" } else { "resolved" }.to_string());
     facts.push(event.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let facts = escape(&facts.join(" · "), SECTION_CHARS);

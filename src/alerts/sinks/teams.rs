@@ -6,12 +6,10 @@
 //! the message counted is larger than the JSON we send, and third parties have seen a 24 KB
 //! request refused. A 202 only means the flow run was queued.
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::{
-    Notice, Sent, SinkError, SinkKind, check_url, json_headers, post, severity_str, to_json,
-};
+use super::{Endpoint, Notice, Sent, SinkError, SinkKind};
 use crate::alerts::Purpose;
 use crate::alerts::templates::truncate_chars;
 
@@ -24,27 +22,15 @@ pub const MAX_PAYLOAD_BYTES: usize = 20 * 1024;
 const LINE_CHARS: usize = 400;
 
 /// A configured Teams Workflows webhook.
-pub(super) struct Teams {
-    http: reqwest::Client,
-    url: SecretString,
-}
+pub(super) struct Teams(Endpoint);
 
 impl Teams {
     pub(super) fn build(http: reqwest::Client, url: SecretString) -> Result<Self, String> {
-        check_url("url", url.expose_secret())?;
-        Ok(Teams { http, url })
+        Endpoint::new(http, url).map(Teams)
     }
 
     pub(super) async fn send(&self, notice: &Notice<'_>) -> Result<Sent, SinkError> {
-        let body = to_json(KIND, &payload(notice))?;
-        let answer = post(
-            &self.http,
-            KIND,
-            self.url.expose_secret(),
-            json_headers(),
-            body,
-        )
-        .await?;
+        let answer = self.0.post_json(KIND, &payload(notice)).await?;
         if !answer.is_success() {
             return Err(answer.error(KIND));
         }
@@ -104,7 +90,7 @@ fn card(notice: &Notice<'_>, body_text: &str) -> Value {
     if let Some(incident) = &event.incident {
         facts.push(fact("Incident", incident));
     }
-    facts.push(fact("Severity", severity_str(event.severity)));
+    facts.push(fact("Severity", event.severity.as_str()));
     facts.push(fact(
         "Status",
         if event.firing { "firing" } else { "resolved" },

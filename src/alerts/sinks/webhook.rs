@@ -13,7 +13,7 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use super::{Notice, Sent, SinkError, SinkKind, check_url, json_headers, post, to_json};
+use super::{Endpoint, Notice, Sent, SinkError, SinkKind, json_headers, to_json};
 
 /// What a receiver finds in the payload's `type`.
 pub const EVENT_TYPE: &str = "statusmon.alert";
@@ -50,8 +50,7 @@ fn signing_key(secret: &str) -> Vec<u8> {
 
 /// A configured webhook.
 pub(super) struct Webhook {
-    http: reqwest::Client,
-    url: SecretString,
+    endpoint: Endpoint,
     secret: Option<SecretString>,
 }
 
@@ -61,7 +60,7 @@ impl Webhook {
         url: SecretString,
         secret: Option<SecretString>,
     ) -> Result<Self, String> {
-        check_url("url", url.expose_secret())?;
+        let endpoint = Endpoint::new(http, url)?;
         if let Some(secret) = &secret {
             let text = secret.expose_secret();
             if text.is_empty() {
@@ -73,7 +72,7 @@ impl Webhook {
                 return Err("secret starts with whsec_ but the rest is not base64".to_string());
             }
         }
-        Ok(Webhook { http, url, secret })
+        Ok(Webhook { endpoint, secret })
     }
 
     pub(super) async fn send(&self, notice: &Notice<'_>) -> Result<Sent, SinkError> {
@@ -104,7 +103,7 @@ impl Webhook {
                 headers.insert("webhook-signature", value);
             }
         }
-        let answer = post(&self.http, KIND, self.url.expose_secret(), headers, body).await?;
+        let answer = self.endpoint.post(KIND, headers, body).await?;
         if answer.is_success() {
             return Ok(Sent {
                 detail: format!("webhook: HTTP {}", answer.status),
