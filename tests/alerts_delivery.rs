@@ -110,9 +110,27 @@ struct Delivery {
     task: tokio::task::JoinHandle<()>,
     alerting: Alerting,
     store: Arc<dyn Store>,
+    /// The store's folder, when this delivery made it.
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Delivery {
+    /// Delivery over a new store in a temporary folder.
+    async fn fresh(config: &AlertsConfig) -> Delivery {
+        let dir = tempfile::tempdir().unwrap();
+        let mut delivery = Delivery::start(open_store(&dir).await, config).await;
+        delivery._dir = Some(dir);
+        delivery
+    }
+
+    /// Stops delivery and closes its store.
+    async fn finish(self) {
+        let _dir = self._dir;
+        self.stop.send_replace(true);
+        self.task.await.unwrap();
+        self.store.close().await.unwrap();
+    }
+
     async fn start(store: Arc<dyn Store>, config: &AlertsConfig) -> Delivery {
         let plan = Plan::build(config, &statusmon::engine::http_client().unwrap()).unwrap();
         let (dispatcher, alerting) = Dispatcher::start(plan, Arc::clone(&store)).await.unwrap();
@@ -123,6 +141,7 @@ impl Delivery {
             task,
             alerting,
             store,
+            _dir: None,
         }
     }
 
@@ -150,6 +169,7 @@ impl Delivery {
         }
     }
 
+    /// Stops delivery and hands back its store (for a restart over it).
     async fn stop(self) -> Arc<dyn Store> {
         self.stop.send_replace(true);
         self.task.await.unwrap();
@@ -177,14 +197,13 @@ fn accepted(sim: &SimHandle, receiver: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_receiver_down_for_a_while_gets_every_alert_afterwards_in_order_once_each() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = webhook_sinks(
         &sim,
         &["ops"],
         "[[routes]]\nid = \"all\"\nsinks = [\"ops\"]\n",
     );
     sim.set_hook_down("webhook/ops", true);
-    let delivery = Delivery::start(open_store(&dir).await, &config).await;
+    let delivery = Delivery::fresh(&config).await;
     let mut events = incident_life("EX1", 0);
     events.extend(incident_life("EX2", 10));
     let keys: Vec<String> = events.iter().map(|e| e.idempotency_key.clone()).collect();
@@ -218,22 +237,20 @@ async fn a_receiver_down_for_a_while_gets_every_alert_afterwards_in_order_once_e
         signatures.iter().all(|s| *s == Some(SignatureCheck::Valid)),
         "{signatures:?}"
     );
-    let store = delivery.stop().await;
-    store.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn when_the_first_sink_fails_the_fallback_gets_the_alert_and_the_receipt_says_so() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = webhook_sinks(
         &sim,
         &["teams-like", "fallback"],
         "[[routes]]\nid = \"pager\"\nsinks = [\"teams-like\", \"fallback\"]\n",
     );
     sim.set_hook_down("webhook/teams-like", true);
-    let delivery = Delivery::start(open_store(&dir).await, &config).await;
+    let delivery = Delivery::fresh(&config).await;
     let first = incident_life("EX3", 0);
     delivery.enqueue(first[..1].to_vec()).await;
     delivery.drained(Duration::from_secs(10)).await;
@@ -256,21 +273,20 @@ async fn when_the_first_sink_fails_the_fallback_gets_the_alert_and_the_receipt_s
         accepted(&sim, "webhook/teams-like"),
         vec![first[1].idempotency_key.clone()]
     );
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn routes_filter_by_severity_but_a_route_that_heard_an_alert_fire_hears_it_end() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = webhook_sinks(
         &sim,
         &["pager", "chat"],
         "[[routes]]\nid = \"critical\"\nmin_severity = \"critical\"\nsinks = [\"pager\"]\n\
          [[routes]]\nid = \"incidents\"\nkinds = [\"incident\"]\nsinks = [\"chat\"]\n",
     );
-    let delivery = Delivery::start(open_store(&dir).await, &config).await;
+    let delivery = Delivery::fresh(&config).await;
     let warning = event(
         "service/Exchange",
         EventKind::ServiceVerdict,
@@ -290,20 +306,20 @@ async fn routes_filter_by_severity_but_a_route_that_heard_an_alert_fire_hears_it
     assert_eq!(accepted(&sim, "webhook/pager"), keys(&life));
     // The incident route hears incidents only.
     assert_eq!(accepted(&sim, "webhook/chat"), keys(&life));
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_restart_sends_a_row_only_where_it_has_not_gone() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = webhook_sinks(
         &sim,
         &["a", "b"],
         "[[routes]]\nid = \"a\"\nsinks = [\"a\"]\n[[routes]]\nid = \"b\"\nsinks = [\"b\"]\n",
     );
     sim.set_hook_down("webhook/b", true);
+    let dir = tempfile::tempdir().unwrap();
     let delivery = Delivery::start(open_store(&dir).await, &config).await;
     let events = incident_life("EX5", 0);
     delivery.enqueue(events.clone()).await;
@@ -325,20 +341,19 @@ async fn a_restart_sends_a_row_only_where_it_has_not_gone() {
         "a is not sent them again"
     );
     assert_eq!(accepted(&sim, "webhook/b"), keys);
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_silence_holds_an_alert_back_and_its_ending_too_while_other_alerts_go() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = webhook_sinks(
         &sim,
         &["ops"],
         "[[routes]]\nid = \"all\"\nsinks = [\"ops\"]\n",
     );
-    let delivery = Delivery::start(open_store(&dir).await, &config).await;
+    let delivery = Delivery::fresh(&config).await;
     let now = Utc::now();
     delivery
         .alerting
@@ -371,7 +386,7 @@ async fn a_silence_holds_an_alert_back_and_its_ending_too_while_other_alerts_go(
             .all(|r| r.receipt.outcome == DeliveryOutcome::Silenced),
         "{held:#?}"
     );
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
@@ -470,7 +485,6 @@ fn maintenance_windows_open_and_close_on_time_including_across_midnight_and_the_
 #[tokio::test]
 async fn an_alert_that_fires_in_a_maintenance_window_is_held_and_says_which() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = webhook_sinks(
         &sim,
         &["ops"],
@@ -478,7 +492,7 @@ async fn an_alert_that_fires_in_a_maintenance_window_is_held_and_says_which() {
          [[maintenance]]\nid = \"patch-night\"\ntargets = [\"contoso\"]\n\
          start = \"2026-11-26T08:00:00Z\"\nend = \"2026-11-26T10:00:00Z\"\n",
     );
-    let delivery = Delivery::start(open_store(&dir).await, &config).await;
+    let delivery = Delivery::fresh(&config).await;
     let inside = incident_life("EX8", 0); // 09:00:00 to 09:00:03, in the window
     let mut outside = event(
         "service/Teams",
@@ -501,7 +515,7 @@ async fn an_alert_that_fires_in_a_maintenance_window_is_held_and_says_which() {
         .collect();
     assert_eq!(held.len(), 3, "the firing events; {receipts:#?}");
     assert!(held[0].receipt.detail.contains("patch-night"));
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
@@ -898,7 +912,6 @@ sinks = ["on-call", "mail"]
 #[tokio::test]
 async fn alertmanager_gets_firing_alerts_again_while_they_fire_and_the_resolution_after() {
     let sim = simulator(Scenario::Healthy).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = alerts_config(&format!(
         "[alerts]\nattempts = 1\nretry_max_delay = \"1s\"\n\
          [[sinks]]\nid = \"am\"\nkind = \"alertmanager\"\nurls = [\"{base}/hooks/alertmanager\"]\n\
@@ -906,7 +919,7 @@ async fn alertmanager_gets_firing_alerts_again_while_they_fire_and_the_resolutio
          [[routes]]\nid = \"prom\"\nsinks = [\"am\"]\n",
         base = sim.base_url()
     ));
-    let delivery = Delivery::start(open_store(&dir).await, &config).await;
+    let delivery = Delivery::fresh(&config).await;
     // Stamped now: a resolution is re-posted for `resolved_for` after it happened.
     let mut life = incident_life("EX9", 0);
     for event in &mut life {
@@ -941,7 +954,7 @@ async fn alertmanager_gets_firing_alerts_again_while_they_fire_and_the_resolutio
     let quiet = posts(&sim).unwrap().posts;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(posts(&sim).unwrap().posts, quiet, "no longer re-posted");
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
     sim.shutdown().await;
 }
 
@@ -1013,8 +1026,7 @@ async fn call(
 
 #[tokio::test]
 async fn the_write_endpoints_want_the_token_and_a_sensible_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let delivery = Delivery::start(open_store(&dir).await, &alerts_config("")).await;
+    let delivery = Delivery::fresh(&alerts_config("")).await;
     let state = statusmon::web::WebState::new();
     let (status, _) = call(&state, "GET", "/api/v1/alerts", None, "").await;
     assert_eq!(status, 503, "not attached: alerting is not running");
@@ -1099,5 +1111,5 @@ async fn the_write_endpoints_want_the_token_and_a_sensible_request() {
         body["error"].as_str().unwrap().contains("api_token_file"),
         "{body}"
     );
-    delivery.stop().await.close().await.unwrap();
+    delivery.finish().await;
 }
